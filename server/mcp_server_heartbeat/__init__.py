@@ -1,0 +1,18 @@
+"""mcp-server-heartbeat: a stdio MCP server that records each coding session in a
+project's heartbeat directory and lets sessions claim plans exclusively, with
+fencing tokens and takeover only on proof of death.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    """Console script ``mcp-server-heartbeat``: run the CLI and exit with its code."""
+    from .cli import main as cli_main
+
+    sys.exit(cli_main())
+
+
+__all__ = ["main"]

@@ -1,0 +1,363 @@
+"""The MCP layer: tools, lifespan and signals over a :class:`~.runtime.Runtime`.
+
+Thin on purpose: each tool validates nothing itself, calls one service method
+and returns its pydantic model (so clients get ``outputSchema`` and
+``structuredContent``). A :class:`~.errors.HeartbeatError` becomes an
+``isError`` result with the error's text, written for the agent that reads it.
+
+Shutdown (design: "Lifecycle"): stdin EOF runs the lifespan's ``finally``;
+SIGTERM, SIGINT and SIGHUP are received inside the lifespan (the SDK would
+otherwise die without cleanup, or hang on its stdin thread) and the parent
+watch catches a client that died without closing stdin. Each path releases the
+claim, marks the record ended and exits 0 within a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated, TypeVar
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from .errors import HeartbeatError
+from .heartbeat import run_heartbeat, watch_parent
+from .models import (
+    ClaimResult,
+    ConfigValue,
+    HeartbeatResult,
+    ListResult,
+    ReleaseResult,
+    Role,
+    SessionInfoResult,
+    Status,
+    Tags,
+)
+from .runtime import Runtime
+from .service import SessionService
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = "heartbeat"
+SHUTDOWN_LOCK_TIMEOUT_S = 0.7
+"""How long shutdown waits for the directory lock: clients kill after 2 s."""
+
+INSTRUCTIONS = """\
+This server coordinates several coding sessions working on one repository.
+- Before working on a plan (a work item such as '043'), call claim_plan(plan_id). Work on it only \
+if the outcome is claimed, already_yours or taken_over; keep the fencing_token.
+- Call heartbeat(activity=...) at step boundaries (e.g. 'pr-prepare:step3'); if it returns \
+claim_lost, stop working on that plan: another session holds it now.
+- Before starting something others may hold, call list_sessions.
+- When done, call release(plan_id). On held_by_other, pick another plan; never force a takeover \
+of a holder that is not stale.
+"""
+
+DISABLED_MESSAGE = (
+    "Session tracking is disabled for this project (.ahrena/.directives: "
+    "session_tracking.enabled is false). Nothing is recorded and no plan can be claimed; "
+    "ask the user to enable it if coordination is needed."
+)
+
+T = TypeVar("T")
+
+
+def server_version() -> str:
+    """The installed distribution's version, so serverInfo cannot drift."""
+    try:
+        return version("mcp-server-heartbeat")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
+def build_app(runtime: Runtime) -> MCPServer[Runtime]:
+    """Build the MCP server for one session (one stdio connection)."""
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
+        service = runtime.service
+        if service is None:
+            yield runtime
+            return
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run_heartbeat, service.beat, runtime.monitor, runtime.interval)
+            if runtime.watch_parent:
+                period = min(1.0, runtime.interval)
+                tasks.start_soon(
+                    watch_parent,
+                    service.identity.client_pid,
+                    lambda: _exit_after_end(runtime, "client_exit"),
+                    period,
+                )
+            if runtime.handle_signals:
+                tasks.start_soon(_handle_signals, runtime)
+            try:
+                yield runtime
+            finally:
+                tasks.cancel_scope.cancel()
+                _end(runtime, "disconnect")
+
+    app: MCPServer[Runtime] = MCPServer(
+        SERVER_NAME,
+        version=server_version(),
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+    )
+    _register_tools(app)
+    return app
+
+
+def _register_tools(app: MCPServer[Runtime]) -> None:
+    @app.tool(
+        annotations=ToolAnnotations(
+            title="Heartbeat",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        )
+    )
+    def heartbeat(
+        ctx: Context,
+        activity: Annotated[
+            str | None,
+            Field(
+                description="Label of your current step, e.g. 'kata-pr-prepare:step3' "
+                "(<= 200 chars)."
+            ),
+        ] = None,
+        role: Annotated[
+            Role | None, Field(description="Your role: creator | executor | reviewer | releaser.")
+        ] = None,
+        tags: Annotated[
+            Tags | None,
+            Field(
+                description="{kind?, topics: at most 2 lowercase kebab-case topics (<= 20 chars)}."
+            ),
+        ] = None,
+    ) -> HeartbeatResult:
+        """Refresh this session's record and say what you are doing.
+
+        The server already beats in the background; call this at step boundaries
+        with `activity` so others see your progress. Returns your session view
+        and `claim_lost`: null normally; if set ({plan_id, taken_by, at, reason}),
+        another session took your plan (you were stale or proven dead) — stop
+        working on it, and do not use its old fencing token.
+        """
+        return _call(ctx, lambda s: s.heartbeat(activity=activity, role=role, tags=tags))
+
+    @app.tool(
+        annotations=ToolAnnotations(
+            title="Claim a plan",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=False,
+        )
+    )
+    def claim_plan(
+        ctx: Context,
+        plan_id: Annotated[
+            str,
+            Field(
+                description="The plan (work item) id, e.g. '043' or 'feat-login': "
+                "[A-Za-z0-9][A-Za-z0-9._-]{0,127}."
+            ),
+        ],
+        force: Annotated[
+            bool,
+            Field(description="Take the plan from a holder that is stale but not proven dead."),
+        ] = False,
+    ) -> ClaimResult:
+        """Claim a plan exclusively before working on it. One plan per session.
+
+        Outcomes:
+        - claimed: it was free; it is yours with a new `fencing_token`.
+        - already_yours: you hold it already (same token); carry on.
+        - holding_other: you hold another plan (`held_plan`); release it first.
+        - held_by_other: another session holds it (`holder` shows who, its
+          status and heartbeat age). Pick another plan. Only if the holder is
+          `stale` and you are sure it is abandoned, retry with force=true.
+        - taken_over: the holder's process was proven dead (automatic), or it
+          was stale and you forced it; `previous_session` is the old holder:
+          check what it left behind before going on.
+        A live holder with a fresh heartbeat is never displaced.
+        """
+        return _call(ctx, lambda s: s.claim(plan_id, force=force))
+
+    @app.tool(
+        annotations=ToolAnnotations(
+            title="List sessions",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        )
+    )
+    def list_sessions(
+        ctx: Context,
+        status: Annotated[
+            Status | None,
+            Field(description="Only this status: active | idle | stale | dead | ended."),
+        ] = None,
+        plan_id: Annotated[
+            str | None, Field(description="Only sessions holding this plan.")
+        ] = None,
+        branch: Annotated[
+            str | None, Field(description="Only sessions on this git branch.")
+        ] = None,
+        include_ended: Annotated[
+            bool, Field(description="Also list sessions that ended cleanly.")
+        ] = False,
+    ) -> ListResult:
+        """List the sessions in this project's heartbeat directory. Read-only.
+
+        Each session has `status` (active | idle | stale | dead | ended),
+        `health` (healthy < 60 s | warning < 180 s | critical, by heartbeat
+        age), `heartbeat_age_s`, `seconds_until_stale`, `plan_id` it holds and
+        `relationship` to you (self | same_conversation | other_active |
+        stale_alive | stale_remote | dead | ended). `unreadable` lists files
+        in the directory that are not valid session records, and why.
+        """
+
+        def run(service: SessionService) -> ListResult:
+            service.touch()
+            return service.list_sessions(
+                status=status, plan_id=plan_id, branch=branch, include_ended=include_ended
+            )
+
+        return _call(ctx, run)
+
+    @app.tool(
+        annotations=ToolAnnotations(
+            title="Release a plan",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=False,
+        )
+    )
+    def release(
+        ctx: Context,
+        plan_id: Annotated[
+            str | None, Field(description="The plan to release; default: the one you hold.")
+        ] = None,
+        reason: Annotated[
+            str | None, Field(description="Why, e.g. 'done' or 'blocked' (<= 200 chars).")
+        ] = None,
+        fencing_token: Annotated[
+            int | None,
+            Field(
+                description="Release only if this is still your claim's token (from claim_plan)."
+            ),
+        ] = None,
+    ) -> ReleaseResult:
+        """Release your plan when you are done, so another session can claim it.
+
+        Outcomes: released; not_held (you do not hold it — nothing to do);
+        stale_token (the token you gave is not your current claim's: the plan was
+        taken over — nothing was changed).
+        """
+        return _call(
+            ctx, lambda s: s.release(plan_id=plan_id, reason=reason, fencing_token=fencing_token)
+        )
+
+    @app.tool(
+        annotations=ToolAnnotations(
+            title="Session info",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        )
+    )
+    def session_info(ctx: Context) -> SessionInfoResult:
+        """This session's view, the resolved configuration (root, dir, interval,
+        stale_after, idle_after — each with where it came from) and the
+        background heartbeat's health ({last_success, consecutive_failures,
+        healthy}). Read-only. Works even when tracking is disabled.
+        """
+        runtime = _runtime(ctx)
+        config = {
+            name: ConfigValue(value=setting.value, source=setting.source)
+            for name, setting in runtime.config.describe().items()
+        }
+        service = runtime.service
+        if service is None:
+            return SessionInfoResult(
+                tracking_enabled=False,
+                session=None,
+                config=config,
+                heartbeat=runtime.monitor.snapshot(),
+                warnings=[DISABLED_MESSAGE],
+            )
+        service.touch()
+        return SessionInfoResult(
+            tracking_enabled=True,
+            session=service.view_self(),
+            config=config,
+            heartbeat=runtime.monitor.snapshot(),
+            claim_lost=service.claim_lost,
+            warnings=list(runtime.warnings),
+        )
+
+
+def _runtime(ctx: Context) -> Runtime:
+    runtime: Runtime = ctx.request_context.lifespan_context
+    return runtime
+
+
+def _call(ctx: Context, operation: Callable[[SessionService], T]) -> T:
+    """Run one service operation for a tool; turn our errors into tool errors."""
+    service = _runtime(ctx).service
+    if service is None:
+        raise ToolError(DISABLED_MESSAGE)
+    params = ctx.session.client_params
+    if params is not None:
+        service.note_client(params.client_info.name, params.client_info.version)
+    try:
+        return operation(service)
+    except HeartbeatError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def _end(runtime: Runtime, reason: str) -> None:
+    """End the session (release, ``ended_at``); log instead of raising."""
+    if runtime.service is None:
+        return
+    try:
+        runtime.service.end(reason, lock_timeout=SHUTDOWN_LOCK_TIMEOUT_S)
+    except Exception as exc:
+        log.error("could not mark session %s ended: %s", runtime.service.session_id, exc)
+    else:
+        log.info("session %s ended (%s)", runtime.service.session_id, reason)
+
+
+async def _exit_after_end(runtime: Runtime, reason: str) -> None:
+    """End the session, then leave the process at once with status 0.
+
+    The SDK reads stdin in a worker thread that cannot be cancelled, so a
+    graceful return would hang until stdin closes; ``os._exit`` does not.
+    """
+    _end(runtime, reason)
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+async def _handle_signals(runtime: Runtime) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for signum in signals:
+            await _exit_after_end(runtime, signal.Signals(signum).name.lower())
+
+
+__all__ = ["DISABLED_MESSAGE", "INSTRUCTIONS", "SERVER_NAME", "build_app", "server_version"]

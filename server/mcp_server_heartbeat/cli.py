@@ -1,0 +1,146 @@
+"""Command line: ``mcp-server-heartbeat [options]`` serves MCP over stdio.
+
+Bad values fail before the transport opens, with one line on stderr naming
+the value, and exit code 2. Only stderr is written: stdout is the protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from .config import Flags
+from .errors import HeartbeatError
+
+PROG = "mcp-server-heartbeat"
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (sub-commands are added here as they come)."""
+    parser = _Parser(
+        prog=PROG,
+        description="Stdio MCP server: session heartbeats and exclusive plan claims "
+        "in a project's heartbeat directory.",
+    )
+    add_config_flags(parser)
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("HEARTBEAT_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="stderr log level (env HEARTBEAT_LOG_LEVEL; default INFO)",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve_parser = commands.add_parser("serve", help="serve MCP over stdio (the default)")
+    serve_parser.set_defaults(run=serve)
+    return parser
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags every command shares (design: configuration, priority 1)."""
+    parser.add_argument(
+        "--root", help="project root (default: CLAUDE_PROJECT_DIR, git top level, cwd)"
+    )
+    parser.add_argument("--dir", help="heartbeat directory, relative to root (env HEARTBEAT_DIR)")
+    parser.add_argument(
+        "--interval", help="seconds between heartbeats (env HEARTBEAT_INTERVAL; 30)"
+    )
+    parser.add_argument(
+        "--stale-after",
+        help="seconds without heartbeat before stale (env HEARTBEAT_STALE_AFTER; 300)",
+    )
+    parser.add_argument(
+        "--idle-after",
+        help="seconds without a tool call before idle (env HEARTBEAT_IDLE_AFTER; 600)",
+    )
+    parser.add_argument(
+        "--session-id", help="session id (default: CLAUDE_CODE_SESSION_ID, else new)"
+    )
+
+
+def flags_of(args: argparse.Namespace) -> Flags:
+    """The configuration flags from parsed arguments."""
+    return Flags(
+        root=args.root,
+        dir=args.dir,
+        interval=args.interval,
+        stale_after=args.stale_after,
+        idle_after=args.idle_after,
+        session_id=args.session_id,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code.
+
+    With no sub-command it serves MCP over stdio. A sub-command module
+    registers itself in :func:`build_parser` and sets ``args.run``.
+    """
+    args = build_parser().parse_args(argv)
+    run = getattr(args, "run", None)
+    if run is None:
+        return serve(args)
+    code: int = run(args)
+    return code
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Open the session, then serve MCP on stdio until the client goes."""
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format=f"{PROG}: %(levelname)s %(message)s"
+    )
+    from .runtime import open_runtime
+
+    try:
+        runtime = open_runtime(flags_of(args), os.environ, Path.cwd())
+    except HeartbeatError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from .app import build_app
+
+    app = build_app(runtime)
+    config = runtime.config
+    if runtime.service is None:
+        print(
+            f"{PROG}: session tracking is disabled ({config.enabled.source}); serving MCP on "
+            "stdio, every tool will say so",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"{PROG}: session {runtime.service.session_id} recorded in {config.dir_path}, "
+            f"heartbeat every {config.interval.value:g} s; serving MCP on stdio "
+            f"(add to Claude Code: claude mcp add heartbeat -- {PROG})",
+            file=sys.stderr,
+        )
+    for warning in runtime.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    sys.stderr.flush()
+    app.run("stdio")
+    return EXIT_OK
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mcp-server-heartbeat")
+    except PackageNotFoundError:  # pragma: no cover
+        return "0.0.0"
+
+
+__all__ = ["EXIT_OK", "EXIT_USAGE", "PROG", "add_config_flags", "build_parser", "flags_of", "main"]

@@ -1,0 +1,48 @@
+"""Time as this package sees it: aware UTC datetimes and their on-disk form.
+
+Every timestamp on disk is ISO 8601 UTC with a ``Z`` suffix and millisecond
+precision (``2026-11-20T23:10:24.123Z``), the form the kata-session-heartbeat
+readers parse. The clock is a plain callable so tests can move time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+Clock = Callable[[], datetime]
+"""A zero-argument callable returning the current time as an aware UTC datetime."""
+
+
+def utc_now() -> datetime:
+    """The system clock, as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def format_utc(moment: datetime) -> str:
+    """Format an aware datetime as ISO 8601 UTC with milliseconds and ``Z``.
+
+    Raises:
+        ValueError: ``moment`` is naive (no tzinfo); naive times are ambiguous.
+    """
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: timestamps must carry a timezone")
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def parse_utc(text: str) -> datetime:
+    """Parse an ISO 8601 timestamp into an aware UTC datetime.
+
+    A timestamp without an offset is taken as UTC (older readers wrote some).
+
+    Raises:
+        ValueError: ``text`` is not ISO 8601.
+    """
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+__all__ = ["Clock", "format_utc", "parse_utc", "utc_now"]

@@ -1,0 +1,251 @@
+"""Settings: command-line flags > environment > ``.ahrena/.directives`` > defaults.
+
+The design contract fixes the sources and names:
+
+1. flags ``--root --dir --interval --stale-after --idle-after --session-id``
+2. env ``HEARTBEAT_DIR HEARTBEAT_INTERVAL HEARTBEAT_STALE_AFTER HEARTBEAT_IDLE_AFTER``
+3. ``<root>/.ahrena/.directives`` (YAML), section ``session_tracking``:
+   ``enabled``, ``heartbeat_dir``, ``stale_threshold_minutes``
+4. defaults: ``.ahrena/workflow/sessions``, interval 30 s, stale after 300 s,
+   idle after 600 s
+
+``root`` is ``--root``, else ``CLAUDE_PROJECT_DIR``, else the git top level of
+the working directory, else the working directory. A relative directory is
+resolved against ``root``. Every value records where it came from, which
+``session_info`` shows. Any bad value raises :class:`ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .git import git_toplevel
+
+DEFAULT_DIR = ".ahrena/workflow/sessions"
+DEFAULT_INTERVAL_S = 30.0
+DEFAULT_STALE_AFTER_S = 300.0
+DEFAULT_IDLE_AFTER_S = 600.0
+DIRECTIVES_PATH = ".ahrena/.directives"
+MAX_DIRECTIVES_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A resolved value and its source: ``flag --x``, ``env X``, ``directives ...``, ``default``."""
+
+    value: Any
+    source: str
+
+
+@dataclass(frozen=True)
+class Flags:
+    """The command-line values that take part in resolution (None = not given)."""
+
+    root: str | None = None
+    dir: str | None = None
+    interval: float | None = None
+    stale_after: float | None = None
+    idle_after: float | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The resolved configuration. Durations are seconds."""
+
+    root: Setting
+    directory: Setting
+    interval: Setting
+    stale_after: Setting
+    idle_after: Setting
+    enabled: Setting
+
+    @property
+    def dir_path(self) -> Path:
+        """The heartbeat directory (absolute)."""
+        return Path(self.directory.value)
+
+    def describe(self) -> dict[str, Setting]:
+        """Every setting by name, for ``session_info`` and the start-up line."""
+        return {
+            "root": self.root,
+            "dir": self.directory,
+            "interval": self.interval,
+            "stale_after": self.stale_after,
+            "idle_after": self.idle_after,
+            "enabled": self.enabled,
+        }
+
+
+def resolve_config(
+    flags: Flags,
+    env: Mapping[str, str],
+    cwd: Path,
+    find_toplevel: Callable[[Path], Path | None] = git_toplevel,
+) -> Config:
+    """Resolve every setting (see module doc).
+
+    Raises:
+        ConfigError: a non-positive or non-numeric duration, an interval not
+            below stale-after, a root that is not a directory, a directives file
+            that is not valid YAML or has the wrong shape. The message names the
+            value and its source.
+    """
+    root = _resolve_root(flags, env, cwd, find_toplevel)
+    tracking = _read_directives(Path(root.value))
+
+    dir_setting = _first(
+        ("flag --dir", flags.dir),
+        ("env HEARTBEAT_DIR", env.get("HEARTBEAT_DIR") or None),
+        ("directives session_tracking.heartbeat_dir", tracking.get("heartbeat_dir")),
+        ("default", DEFAULT_DIR),
+    )
+    if not isinstance(dir_setting.value, str) or not dir_setting.value.strip():
+        raise ConfigError(
+            f"{dir_setting.source}: expected a directory path, got {dir_setting.value!r}"
+        )
+    directory = Path(os.path.expanduser(dir_setting.value))
+    if not directory.is_absolute():
+        directory = Path(root.value) / directory
+    directory_setting = Setting(str(Path(os.path.normpath(directory))), dir_setting.source)
+
+    stale_minutes = tracking.get("stale_threshold_minutes")
+    interval = _seconds(
+        "interval",
+        ("flag --interval", flags.interval),
+        ("env HEARTBEAT_INTERVAL", env.get("HEARTBEAT_INTERVAL") or None),
+        ("default", DEFAULT_INTERVAL_S),
+    )
+    stale_after = _seconds(
+        "stale-after",
+        ("flag --stale-after", flags.stale_after),
+        ("env HEARTBEAT_STALE_AFTER", env.get("HEARTBEAT_STALE_AFTER") or None),
+        (
+            "directives session_tracking.stale_threshold_minutes",
+            None if stale_minutes is None else _minutes(stale_minutes),
+        ),
+        ("default", DEFAULT_STALE_AFTER_S),
+    )
+    idle_after = _seconds(
+        "idle-after",
+        ("flag --idle-after", flags.idle_after),
+        ("env HEARTBEAT_IDLE_AFTER", env.get("HEARTBEAT_IDLE_AFTER") or None),
+        ("default", DEFAULT_IDLE_AFTER_S),
+    )
+    if interval.value >= stale_after.value:
+        raise ConfigError(
+            f"interval {interval.value:g} s ({interval.source}) must be below stale-after "
+            f"{stale_after.value:g} s ({stale_after.source}), or every session would look stale"
+        )
+    enabled_raw = tracking.get("enabled", True)
+    if not isinstance(enabled_raw, bool):
+        raise ConfigError(
+            f"{DIRECTIVES_PATH}: session_tracking.enabled must be true or false, "
+            f"got {enabled_raw!r}"
+        )
+    enabled = Setting(
+        enabled_raw, "directives session_tracking.enabled" if "enabled" in tracking else "default"
+    )
+    return Config(root, directory_setting, interval, stale_after, idle_after, enabled)
+
+
+def _resolve_root(
+    flags: Flags, env: Mapping[str, str], cwd: Path, find_toplevel: Callable[[Path], Path | None]
+) -> Setting:
+    if flags.root:
+        chosen = Setting(flags.root, "flag --root")
+    elif env.get("CLAUDE_PROJECT_DIR"):
+        chosen = Setting(env["CLAUDE_PROJECT_DIR"], "env CLAUDE_PROJECT_DIR")
+    else:
+        top = find_toplevel(cwd)
+        chosen = (
+            Setting(str(top), "git top level") if top else Setting(str(cwd), "working directory")
+        )
+    path = Path(os.path.expanduser(chosen.value))
+    if not path.is_absolute():
+        path = cwd / path
+    if not path.is_dir():
+        raise ConfigError(f"root {chosen.value!r} ({chosen.source}) is not a directory")
+    return Setting(str(path.resolve()), chosen.source)
+
+
+def _read_directives(root: Path) -> dict[str, Any]:
+    """The ``session_tracking`` mapping of ``<root>/.ahrena/.directives``, or {}."""
+    path = root / DIRECTIVES_PATH
+    try:
+        if path.stat().st_size > MAX_DIRECTIVES_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_DIRECTIVES_BYTES} bytes")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping at the top, got {type(data).__name__}")
+    section = data.get("session_tracking")
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ConfigError(
+            f"{path}: session_tracking must be a mapping, got {type(section).__name__}"
+        )
+    return section
+
+
+def _first(*candidates: tuple[str, Any]) -> Setting:
+    for source, value in candidates:
+        if value is not None:
+            return Setting(value, source)
+    raise AssertionError("the last candidate is a default")  # pragma: no cover
+
+
+def _seconds(name: str, *candidates: tuple[str, Any]) -> Setting:
+    chosen = _first(*candidates)
+    value = chosen.value
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(
+            f"{name} {value!r} ({chosen.source}) is not accepted: give a number of seconds > 0"
+        )
+    return Setting(seconds, chosen.source)
+
+
+def _minutes(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(
+            f"{DIRECTIVES_PATH}: session_tracking.stale_threshold_minutes must be a number, "
+            f"got {value!r}"
+        )
+    return float(value) * 60.0
+
+
+__all__ = [
+    "DEFAULT_DIR",
+    "DEFAULT_IDLE_AFTER_S",
+    "DEFAULT_INTERVAL_S",
+    "DEFAULT_STALE_AFTER_S",
+    "DIRECTIVES_PATH",
+    "Config",
+    "Flags",
+    "Setting",
+    "resolve_config",
+]

@@ -1,0 +1,276 @@
+"""Pydantic models: the records on disk and the views the tools return.
+
+Two records live in the heartbeat directory:
+
+* :class:`SessionRecord` — ``<dir>/<session_id>.json``. Its kata keys
+  (``session_id, entrypoint, agent_version, plan_id, branch, cwd, started_at,
+  last_heartbeat, last_activity, role, previous_session, tags``) keep the names
+  and meaning of the kata-session-heartbeat schema so existing readers keep
+  working; the rest is added by this server. Unknown keys written by other
+  tools are kept (``extra="allow"``).
+* :class:`ClaimRecord` — ``<dir>/claims/<plan_id>.json``, the plan's lease and
+  token ledger: who holds it and the last fencing token ever issued for it. It
+  outlives releases so tokens never go back.
+
+Timestamps are aware UTC datetimes, written as ISO 8601 with ``Z``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+
+from .clock import format_utc
+
+SCHEMA_VERSION = 1
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+UtcDatetime = Annotated[
+    datetime,
+    AfterValidator(_as_utc),
+    PlainSerializer(format_utc, return_type=str, when_used="json"),
+]
+"""A datetime normalised to UTC; serialised as ``2026-11-20T23:10:24.123Z``."""
+
+Role = Literal["creator", "executor", "reviewer", "releaser"]
+Status = Literal["active", "idle", "stale", "dead", "ended"]
+Health = Literal["healthy", "warning", "critical"]
+Relationship = Literal[
+    "self", "same_conversation", "other_active", "stale_alive", "stale_remote", "dead", "ended"
+]
+TakeoverReason = Literal["proof_of_death", "forced_stale", "holder_ended", "holder_missing"]
+
+
+class Tags(BaseModel):
+    """Session tags (seed: session-tracking codex, section 9): a kind and 0..2 topics."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str | None = Field(default=None, description="What kind of work, e.g. 'feature'.")
+    topics: list[str] = Field(default_factory=list, max_length=2, description="At most 2 topics.")
+
+
+class ClaimLost(BaseModel):
+    """How this session lost a claim it held: who took it, when (UTC), why."""
+
+    plan_id: str
+    taken_by: str | None = Field(description="Session id of the new holder, or null if released.")
+    at: UtcDatetime | None = Field(description="When the plan changed hands (UTC).")
+    reason: str = Field(description="proof_of_death | forced_stale | holder_ended | ...")
+    fencing_token: int | None = Field(
+        default=None, description="The token this session held; refused from now on."
+    )
+
+
+class SessionRecord(BaseModel):
+    """One session's record, ``<dir>/<session_id>.json`` (kata schema + additions)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: int = SCHEMA_VERSION
+    session_id: str
+    entrypoint: str | None = None
+    agent_version: str | None = None
+    plan_id: str | None = None
+    branch: str | None = None
+    cwd: str | None = None
+    started_at: UtcDatetime | None = None
+    last_heartbeat: UtcDatetime | None = None
+    last_activity: str | None = Field(
+        default=None, description="Label of the agent's last step, e.g. 'kata-pr-prepare:step3'."
+    )
+    last_call_at: UtcDatetime | None = Field(
+        default=None, description="When the agent last called a tool (UTC); drives 'idle'."
+    )
+    role: str | None = None
+    previous_session: str | None = None
+    tags: Tags | dict[str, Any] | None = None
+    host: str | None = None
+    pid: int | None = None
+    pid_started_at: UtcDatetime | None = None
+    client_pid: int | None = None
+    fencing_token: int | None = None
+    claimed_at: UtcDatetime | None = None
+    heartbeat_interval_s: float | None = None
+    adopted_at: UtcDatetime | None = Field(
+        default=None, description="When a restarted server last adopted this record (UTC)."
+    )
+    ended_at: UtcDatetime | None = None
+    end_reason: str | None = None
+    claim_lost: ClaimLost | None = None
+
+
+class ClaimRecord(BaseModel):
+    """A plan's lease and token ledger, ``<dir>/claims/<plan_id>.json``.
+
+    ``fencing_token`` is the last token issued for the plan, kept after release,
+    so the next claim gets a larger one (design: fencing tokens grow forever).
+    ``holder`` is null while the plan is free.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: int = SCHEMA_VERSION
+    plan_id: str
+    fencing_token: int = Field(ge=0)
+    holder: str | None = None
+    holder_host: str | None = None
+    holder_pid: int | None = None
+    holder_pid_started_at: UtcDatetime | None = None
+    claimed_at: UtcDatetime | None = None
+    acquired_by: Literal["claim", "takeover"] | None = None
+    takeover_reason: TakeoverReason | None = None
+    previous_holder: str | None = None
+    released_at: UtcDatetime | None = None
+    release_reason: str | None = None
+
+
+class Unreadable(BaseModel):
+    """A file in the heartbeat directory that could not be read as a session."""
+
+    file: str = Field(description="File name inside the heartbeat directory.")
+    reason: str = Field(description="Why it was skipped (parse error, not a regular file, ...).")
+
+
+class SessionView(BaseModel):
+    """A session as the tools show it: the record plus computed liveness.
+
+    Ages are seconds (floats), computed against the reader's clock; a
+    heartbeat in the reader's future counts as age 0 and the skew is reported.
+    """
+
+    session_id: str
+    plan_id: str | None
+    branch: str | None
+    cwd: str | None
+    role: str | None
+    entrypoint: str | None
+    agent_version: str | None
+    started_at: UtcDatetime | None
+    last_heartbeat: UtcDatetime | None
+    last_activity: str | None
+    last_call_at: UtcDatetime | None
+    previous_session: str | None
+    fencing_token: int | None
+    claimed_at: UtcDatetime | None
+    host: str | None
+    pid: int | None
+    tags: Tags | dict[str, Any] | None
+    status: Status = Field(description="active | idle | stale | dead | ended")
+    health: Health = Field(description="healthy (< 60 s) | warning (< 180 s) | critical")
+    heartbeat_age_s: float | None = Field(description="Seconds since the last heartbeat.")
+    seconds_until_stale: float = Field(description="Seconds left before the session is stale.")
+    clock_skew_s: float | None = Field(
+        default=None, description="Seconds the record's heartbeat lies in the reader's future."
+    )
+    relationship: Relationship = Field(
+        description="To the caller: self | same_conversation | other_active | stale_alive | "
+        "stale_remote | dead | ended"
+    )
+    process_alive: bool | None = Field(description="Null for a session on another host.")
+    ended_at: UtcDatetime | None = None
+    end_reason: str | None = None
+
+
+class HeartbeatResult(BaseModel):
+    """Result of ``heartbeat``: this session, and a claim loss not yet reported."""
+
+    session: SessionView
+    claim_lost: ClaimLost | None = Field(
+        description="Set once, on the first heartbeat after this session lost its claim."
+    )
+
+
+ClaimOutcome = Literal["claimed", "already_yours", "holding_other", "held_by_other", "taken_over"]
+
+
+class ClaimResult(BaseModel):
+    """Result of ``claim_plan``. ``claimed`` is true for claimed, already_yours, taken_over."""
+
+    outcome: ClaimOutcome
+    claimed: bool
+    plan_id: str
+    fencing_token: int | None = Field(description="Token of your claim when claimed, else null.")
+    holder: SessionView | None = Field(description="The current holder when it is not you.")
+    previous_session: str | None = Field(description="The displaced holder on taken_over.")
+    takeover_reason: TakeoverReason | None = None
+    held_plan: str | None = Field(default=None, description="Your other plan on holding_other.")
+    message: str
+
+
+ReleaseOutcome = Literal["released", "not_held", "stale_token"]
+
+
+class ReleaseResult(BaseModel):
+    """Result of ``release``."""
+
+    outcome: ReleaseOutcome
+    released: bool
+    plan_id: str | None
+    message: str
+
+
+class ListResult(BaseModel):
+    """Result of ``list_sessions``: the sessions, and the files that could not be read."""
+
+    sessions: list[SessionView]
+    unreadable: list[Unreadable]
+
+
+class ConfigValue(BaseModel):
+    """One resolved setting and where it came from (flag, env, directives, default)."""
+
+    value: Any
+    source: str
+
+
+class HeartbeatHealth(BaseModel):
+    """The background heartbeat's health."""
+
+    last_success: UtcDatetime | None
+    consecutive_failures: int
+    healthy: bool = Field(description="False after 3 failures in a row; it keeps retrying.")
+    last_error: str | None = None
+
+
+class SessionInfoResult(BaseModel):
+    """Result of ``session_info``."""
+
+    tracking_enabled: bool
+    session: SessionView | None
+    config: dict[str, ConfigValue]
+    heartbeat: HeartbeatHealth
+    claim_lost: ClaimLost | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ClaimLost",
+    "ClaimOutcome",
+    "ClaimRecord",
+    "ClaimResult",
+    "ConfigValue",
+    "Health",
+    "HeartbeatHealth",
+    "HeartbeatResult",
+    "ListResult",
+    "Relationship",
+    "ReleaseOutcome",
+    "ReleaseResult",
+    "Role",
+    "SessionInfoResult",
+    "SessionRecord",
+    "SessionView",
+    "Status",
+    "Tags",
+    "TakeoverReason",
+    "Unreadable",
+    "UtcDatetime",
+]

@@ -1,0 +1,81 @@
+"""Assemble one session's parts from the configuration: the seam the MCP layer,
+the CLI and the tests all use. No MCP here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .clock import Clock, utc_now
+from .config import Config, Flags, resolve_config
+from .heartbeat import HeartbeatMonitor
+from .identity import detect_identity
+from .liveness import Thresholds
+from .probe import ProcessProbe, probe_process
+from .service import SessionService
+from .store.files import DirectoryStore
+
+
+@dataclass
+class Runtime:
+    """Everything a running server holds.
+
+    ``service`` is None when tracking is disabled (``session_tracking.enabled:
+    false``). ``handle_signals`` and ``watch_parent`` are off for in-process
+    test clients, which must not touch the test runner's signals or parent.
+    """
+
+    config: Config
+    service: SessionService | None
+    monitor: HeartbeatMonitor
+    warnings: list[str] = field(default_factory=list)
+    handle_signals: bool = True
+    watch_parent: bool = True
+
+    @property
+    def interval(self) -> float:
+        """Seconds between background heartbeats."""
+        return float(self.config.interval.value)
+
+
+def open_runtime(
+    flags: Flags,
+    env: Mapping[str, str],
+    cwd: Path,
+    clock: Clock = utc_now,
+    probe: ProcessProbe = probe_process,
+) -> Runtime:
+    """Resolve the configuration, prepare the directory and write this session's
+    record (adopting one with the same id).
+
+    Raises:
+        ConfigError: a bad setting (see ``config.resolve_config``).
+        InvalidInputError: a bad ``--session-id`` / ``CLAUDE_CODE_SESSION_ID``.
+        StoreError: the directory cannot be created or the record written.
+    """
+    config = resolve_config(flags, env, cwd)
+    monitor = HeartbeatMonitor(clock)
+    if not config.enabled.value:
+        return Runtime(config=config, service=None, monitor=monitor)
+    identity = detect_identity(flags.session_id, env, cwd)
+    store = DirectoryStore(config.dir_path)
+    warnings = store.prepare()
+    service = SessionService(
+        store,
+        identity,
+        Thresholds(
+            stale_after=float(config.stale_after.value),
+            idle_after=float(config.idle_after.value),
+        ),
+        interval=float(config.interval.value),
+        clock=clock,
+        probe=probe,
+    )
+    service.start()
+    monitor.success()
+    return Runtime(config=config, service=service, monitor=monitor, warnings=warnings)
+
+
+__all__ = ["Runtime", "open_runtime"]

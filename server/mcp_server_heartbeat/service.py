@@ -1,0 +1,749 @@
+"""The operations on one session: start, heartbeat, claim, release, list, end.
+
+No MCP here: the MCP layer (``app``) calls these and turns their results into
+tool results. Every change happens inside the store's cross-process lock, so
+the rules below hold across any number of server processes:
+
+* **One live claim per plan.** The plan's claim ledger (``ClaimRecord``) names
+  its holder; only the lock holder may change it.
+* **Fencing tokens grow forever.** A claim gets ``ledger.fencing_token + 1``;
+  the ledger keeps the last token after release, so tokens never go back.
+* **A live holder with a fresh heartbeat is never displaced**, ``force`` or
+  not. A holder proven dead (same host, process gone or PID reused) loses the
+  plan to the next claimant automatically; a stale holder not proven dead loses
+  it only to ``force=true``. This is the lease rule of Chubby/ZooKeeper-style
+  systems with the lock-file rule (PostgreSQL, QLockFile) for proof of death.
+* **A holder learns of its loss.** Every write of its own record first checks
+  the ledger; a loss is reported once by the next ``heartbeat`` and is shown in
+  the record's ``claim_lost``.
+
+Within one process, a mutex serialises the worker threads of tool calls and the
+background heartbeat; it is always taken before the store's lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from .clock import Clock, utc_now
+from .errors import InvalidInputError, StoreBusyError
+from .identity import Identity
+from .liveness import Observer, Thresholds, assess, view_of
+from .models import (
+    ClaimLost,
+    ClaimRecord,
+    ClaimResult,
+    HeartbeatResult,
+    ListResult,
+    ReleaseResult,
+    SessionRecord,
+    SessionView,
+    Status,
+    Tags,
+    TakeoverReason,
+)
+from .probe import ProcessProbe, probe_process
+from .store import Store
+from .validation import (
+    MAX_KIND_CHARS,
+    MAX_TOPIC_CHARS,
+    validate_id,
+    validate_kebab,
+    validate_label,
+)
+
+ROLES = ("creator", "executor", "reviewer", "releaser")
+STATUSES: tuple[Status, ...] = ("active", "idle", "stale", "dead", "ended")
+
+
+@dataclass(frozen=True)
+class _Holder:
+    """The current holder of a plan as this session sees it."""
+
+    record: SessionRecord
+    view: SessionView
+    on_disk: bool
+
+
+class SessionService:
+    """This session's operations against a :class:`~.store.Store`.
+
+    Args:
+        store: where records and claims live.
+        identity: who this session is (read once at start).
+        thresholds: stale and idle limits in seconds.
+        interval: the background heartbeat's period in seconds (recorded as
+            ``heartbeat_interval_s`` for readers).
+        clock: returns aware UTC now; injected by tests.
+        probe: proves processes dead; injected by tests.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        identity: Identity,
+        thresholds: Thresholds,
+        interval: float,
+        clock: Clock = utc_now,
+        probe: ProcessProbe = probe_process,
+    ) -> None:
+        self.store = store
+        self.identity = identity
+        self.thresholds = thresholds
+        self.interval = interval
+        self._clock = clock
+        self._probe = probe
+        self._mutex = threading.RLock()
+        self._record: SessionRecord | None = None
+        self._unreported_loss: ClaimLost | None = None
+        self._ended = False
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    @property
+    def session_id(self) -> str:
+        """This session's id."""
+        return self.identity.session_id
+
+    @property
+    def ended(self) -> bool:
+        """True once :meth:`end` has run."""
+        return self._ended
+
+    def start(self) -> SessionRecord:
+        """Write this session's record, adopting an existing one with the same id.
+
+        Adoption (resume, ``/mcp`` reconnect) keeps ``started_at``, role, tags,
+        ``previous_session``, ``last_activity`` and a claim the ledger still
+        grants to this id; the pid fields become this process's and an earlier
+        ``ended_at`` is cleared.
+
+        Raises:
+            StoreError, StoreBusyError: the record could not be written.
+        """
+        with self._mutex, self.store.lock():
+            now = self._clock()
+            ident = self.identity
+            old = self.store.read_session(ident.session_id)
+            record = SessionRecord(
+                session_id=ident.session_id,
+                entrypoint=ident.entrypoint,
+                agent_version=ident.agent_version,
+                branch=ident.branch,
+                cwd=ident.cwd,
+                started_at=now,
+                last_heartbeat=now,
+                last_call_at=now,
+                host=ident.host,
+                pid=ident.pid,
+                pid_started_at=ident.pid_started_at,
+                client_pid=ident.client_pid,
+                heartbeat_interval_s=self.interval,
+            )
+            if old is not None:
+                record = record.model_copy(
+                    update={
+                        "started_at": old.started_at or now,
+                        "entrypoint": ident.entrypoint or old.entrypoint,
+                        "agent_version": ident.agent_version or old.agent_version,
+                        "role": old.role,
+                        "tags": old.tags,
+                        "previous_session": old.previous_session,
+                        "last_activity": old.last_activity,
+                        "adopted_at": now,
+                    }
+                )
+                record = self._adopt_claim(record, old)
+            self._record = record
+            self.store.write_session(record)
+            return record
+
+    def _adopt_claim(self, record: SessionRecord, old: SessionRecord) -> SessionRecord:
+        """Keep the claim of an adopted record when the ledger still names this id."""
+        if old.plan_id is None:
+            return record
+        ledger = self.store.read_claim(old.plan_id)
+        if ledger is None or ledger.holder != record.session_id:
+            return record
+        ident = self.identity
+        self.store.write_claim(
+            ledger.model_copy(
+                update={
+                    "holder_host": ident.host,
+                    "holder_pid": ident.pid,
+                    "holder_pid_started_at": ident.pid_started_at,
+                }
+            )
+        )
+        return record.model_copy(
+            update={
+                "plan_id": ledger.plan_id,
+                "fencing_token": ledger.fencing_token,
+                "claimed_at": ledger.claimed_at,
+            }
+        )
+
+    def end(self, reason: str, lock_timeout: float | None = None) -> None:
+        """End this session cleanly: release its claim, set ``ended_at`` and
+        ``end_reason``. Idempotent; later calls do nothing.
+
+        ``lock_timeout`` bounds the wait for the store's lock (seconds), so a
+        shutdown stays inside the client's grace period.
+
+        Raises:
+            StoreError, StoreBusyError: the record could not be written (the
+                caller logs it; a dead process is still proven dead later).
+        """
+        if not self._mutex.acquire(timeout=-1 if lock_timeout is None else lock_timeout):
+            raise StoreBusyError("another operation of this session did not finish in time")
+        try:
+            if self._ended or self._record is None:
+                return
+            with self.store.lock(lock_timeout):
+                now = self._clock()
+                self._sync_claim()
+                record = self._current()
+                if record.plan_id is not None:
+                    self._release_ledger(record, now, f"session ended: {reason}")
+                    record = self._without_claim(record)
+                record = record.model_copy(
+                    update={"last_heartbeat": now, "ended_at": now, "end_reason": reason}
+                )
+                self.store.write_session(record)
+                self._record = record
+                self._ended = True
+        finally:
+            self._mutex.release()
+
+    def note_client(self, name: str | None, version: str | None) -> None:
+        """Fill ``entrypoint``/``agent_version`` from the MCP ``clientInfo`` when the
+        environment did not; kept in memory and written with the next heartbeat."""
+        with self._mutex:
+            record = self._current()
+            update: dict[str, Any] = {}
+            if name and record.entrypoint is None:
+                update["entrypoint"] = name
+            if name and record.agent_version is None:
+                update["agent_version"] = f"{name}/{version}" if version else name
+            if update:
+                self._record = record.model_copy(update=update)
+
+    # -- heartbeat ----------------------------------------------------------------
+
+    def heartbeat(
+        self,
+        activity: str | None = None,
+        role: str | None = None,
+        tags: Mapping[str, Any] | Tags | None = None,
+    ) -> HeartbeatResult:
+        """The ``heartbeat`` tool: refresh the record, optionally set the activity
+        label, role and tags, and report a claim loss not yet reported.
+
+        Raises:
+            InvalidInputError: activity over 200 characters or with control
+                characters; a role outside creator | executor | reviewer |
+                releaser; tags that are not ``{kind?, topics[0..2]}``.
+            StoreError, StoreBusyError: the record could not be written.
+        """
+        update: dict[str, Any] = {}
+        if activity is not None:
+            update["last_activity"] = validate_label(activity, "activity")
+        if role is not None:
+            if role not in ROLES:
+                raise InvalidInputError(
+                    f"role {role!r} is not accepted: use one of {', '.join(ROLES)}"
+                )
+            update["role"] = role
+        if tags is not None:
+            update["tags"] = parse_tags(tags)
+        with self._mutex:
+            self._write_own(agent_call=True, update=update)
+            loss, self._unreported_loss = self._unreported_loss, None
+            return HeartbeatResult(session=self.view_self(), claim_lost=loss)
+
+    def beat(self) -> None:
+        """One background heartbeat: check the claim, refresh ``last_heartbeat``.
+
+        Raises:
+            StoreError, StoreBusyError: counted by the background loop.
+        """
+        with self._mutex:
+            if not self._ended:
+                self._write_own(agent_call=False)
+
+    def touch(self) -> None:
+        """Note an agent tool call that writes nothing (list, info): it is saved
+        with the next heartbeat, so reading the directory never modifies it."""
+        with self._mutex:
+            self._record = self._current().model_copy(update={"last_call_at": self._clock()})
+
+    def _write_own(self, agent_call: bool, update: Mapping[str, Any] | None = None) -> None:
+        with self.store.lock():
+            now = self._clock()
+            self._sync_claim()
+            changes: dict[str, Any] = {"last_heartbeat": now, **(update or {})}
+            if agent_call:
+                changes["last_call_at"] = now
+            record = self._current().model_copy(update=changes)
+            self.store.write_session(record)
+            self._record = record
+
+    # -- claims -------------------------------------------------------------------
+
+    def claim(self, plan_id: str, force: bool = False) -> ClaimResult:
+        """The ``claim_plan`` tool. Outcomes (design contract):
+
+        * ``claimed`` — the plan was free; a new fencing token.
+        * ``already_yours`` — you hold it; same token (idempotent).
+        * ``holding_other`` — you hold another plan; release it first.
+        * ``held_by_other`` — a live holder (fresh heartbeat), or a stale one
+          without ``force``; ``holder`` is its view.
+        * ``taken_over`` — the holder was proven dead (automatic), had ended
+          without releasing, or was stale and ``force`` was set.
+
+        Raises:
+            InvalidInputError: ``plan_id`` is not a valid id.
+            StoreError, StoreBusyError: nothing was changed.
+        """
+        validate_id(plan_id, "plan_id")
+        with self._mutex, self.store.lock():
+            now = self._clock()
+            self._sync_claim()
+            record = self._current()
+            if record.plan_id == plan_id:
+                return self._result(
+                    "already_yours",
+                    plan_id,
+                    record.fencing_token,
+                    f"You already hold plan {plan_id} with fencing token "
+                    f"{record.fencing_token}; carry on.",
+                )
+            if record.plan_id is not None:
+                return ClaimResult(
+                    outcome="holding_other",
+                    claimed=False,
+                    plan_id=plan_id,
+                    fencing_token=None,
+                    holder=None,
+                    previous_session=None,
+                    held_plan=record.plan_id,
+                    message=f"You hold plan {record.plan_id}. A session holds one plan at a "
+                    f"time: release {record.plan_id} first, then claim {plan_id}.",
+                )
+            ledger = self.store.read_claim(plan_id)
+            if ledger is None or ledger.holder is None:
+                token = self._grant(plan_id, ledger, now)
+                return self._result(
+                    "claimed",
+                    plan_id,
+                    token,
+                    f"Plan {plan_id} is yours, fencing token {token}. Heartbeat while you work "
+                    "and release it when done.",
+                )
+            if ledger.holder == self.session_id:
+                self._record = record.model_copy(
+                    update={
+                        "plan_id": plan_id,
+                        "fencing_token": ledger.fencing_token,
+                        "claimed_at": ledger.claimed_at,
+                    }
+                )
+                self.store.write_session(self._record)
+                return self._result(
+                    "already_yours",
+                    plan_id,
+                    ledger.fencing_token,
+                    f"You already hold plan {plan_id} with fencing token "
+                    f"{ledger.fencing_token}; carry on.",
+                )
+            holder = self._holder(ledger, now)
+            reason = _takeover_reason(holder, force)
+            if reason is None:
+                return ClaimResult(
+                    outcome="held_by_other",
+                    claimed=False,
+                    plan_id=plan_id,
+                    fencing_token=None,
+                    holder=holder.view,
+                    previous_session=None,
+                    message=_refusal(plan_id, holder.view),
+                )
+            token = self._grant(plan_id, ledger, now, takeover=(holder, reason))
+            return ClaimResult(
+                outcome="taken_over",
+                claimed=True,
+                plan_id=plan_id,
+                fencing_token=token,
+                holder=None,
+                previous_session=holder.record.session_id,
+                takeover_reason=reason,
+                message=f"Took plan {plan_id} over from session {holder.record.session_id} "
+                f"({_REASON_TEXT[reason]}); your fencing token is {token}. Check the state "
+                "it left (uncommitted work, branches) before going on.",
+            )
+
+    def _holder(self, ledger: ClaimRecord, now: datetime) -> _Holder:
+        assert ledger.holder is not None
+        record = self.store.read_session(ledger.holder)
+        on_disk = record is not None
+        if record is None:
+            # No readable record: judge the holder by the pid the ledger recorded.
+            record = SessionRecord(
+                session_id=ledger.holder,
+                plan_id=ledger.plan_id,
+                fencing_token=ledger.fencing_token,
+                claimed_at=ledger.claimed_at,
+                host=ledger.holder_host,
+                pid=ledger.holder_pid,
+                pid_started_at=ledger.holder_pid_started_at,
+            )
+        view = view_of(record, assess(record, now, self._observer(), self._probe, self.thresholds))
+        return _Holder(record, view, on_disk)
+
+    def _grant(
+        self,
+        plan_id: str,
+        ledger: ClaimRecord | None,
+        now: datetime,
+        takeover: tuple[_Holder, TakeoverReason] | None = None,
+    ) -> int:
+        ident = self.identity
+        token = (ledger.fencing_token if ledger else 0) + 1
+        new_ledger = ClaimRecord(
+            plan_id=plan_id,
+            fencing_token=token,
+            holder=self.session_id,
+            holder_host=ident.host,
+            holder_pid=ident.pid,
+            holder_pid_started_at=ident.pid_started_at,
+            claimed_at=now,
+            acquired_by="takeover" if takeover else "claim",
+            takeover_reason=takeover[1] if takeover else None,
+            previous_holder=takeover[0].record.session_id if takeover else None,
+        )
+        self.store.write_claim(new_ledger)
+        update: dict[str, Any] = {
+            "plan_id": plan_id,
+            "fencing_token": token,
+            "claimed_at": now,
+            "last_heartbeat": now,
+            "last_call_at": now,
+        }
+        if takeover:
+            update["previous_session"] = takeover[0].record.session_id
+            self._mark_displaced(takeover[0], new_ledger, takeover[1])
+        self._record = self._current().model_copy(update=update)
+        self.store.write_session(self._record)
+        return token
+
+    def _mark_displaced(self, holder: _Holder, ledger: ClaimRecord, reason: str) -> None:
+        """Clear the displaced holder's claim in its record, so readers of the kata
+        schema do not see two sessions on one plan."""
+        old = holder.record
+        if not holder.on_disk or old.plan_id != ledger.plan_id:
+            return
+        loss = ClaimLost(
+            plan_id=ledger.plan_id,
+            taken_by=self.session_id,
+            at=ledger.claimed_at,
+            reason=reason,
+            fencing_token=old.fencing_token,
+        )
+        self.store.write_session(self._without_claim(old).model_copy(update={"claim_lost": loss}))
+
+    def release(
+        self,
+        plan_id: str | None = None,
+        reason: str | None = None,
+        fencing_token: int | None = None,
+    ) -> ReleaseResult:
+        """The ``release`` tool. Outcomes: ``released``; ``not_held`` (you do not
+        hold it: an idempotent no-op); ``stale_token`` (the token given is not the
+        one of your current claim — it was taken over or re-claimed — refused,
+        nothing changed).
+
+        Args:
+            plan_id: the plan to release; default: the one you hold.
+            reason: a label kept in the ledger (200 characters at most).
+            fencing_token: when given, release only if it is your claim's token.
+
+        Raises:
+            InvalidInputError: a bad plan id, reason or token.
+            StoreError, StoreBusyError: nothing was changed.
+        """
+        if plan_id is not None:
+            validate_id(plan_id, "plan_id")
+        if reason is not None:
+            validate_label(reason, "reason")
+        if fencing_token is not None and (
+            isinstance(fencing_token, bool)
+            or not isinstance(fencing_token, int)
+            or fencing_token < 1
+        ):
+            raise InvalidInputError("fencing_token must be a whole number >= 1 (from claim_plan)")
+        with self._mutex, self.store.lock():
+            now = self._clock()
+            self._sync_claim()
+            record = self._current()
+            held = record.plan_id
+            target = plan_id or held
+            if target is None:
+                return ReleaseResult(
+                    outcome="not_held",
+                    released=False,
+                    plan_id=None,
+                    message="You hold no plan; nothing to release.",
+                )
+            if fencing_token is not None and (
+                held != target or record.fencing_token != fencing_token
+            ):
+                current = (
+                    f"your token is {record.fencing_token}"
+                    if held == target
+                    else (f"you no longer hold plan {target}")
+                )
+                return ReleaseResult(
+                    outcome="stale_token",
+                    released=False,
+                    plan_id=target,
+                    message=f"Refused: fencing token {fencing_token} is stale ({current}). "
+                    "Nothing was changed; call heartbeat or session_info to see what you hold.",
+                )
+            if held != target:
+                return ReleaseResult(
+                    outcome="not_held",
+                    released=False,
+                    plan_id=target,
+                    message=f"You do not hold plan {target}; nothing to release.",
+                )
+            self._release_ledger(record, now, reason or "released")
+            self._record = self._without_claim(record).model_copy(
+                update={"last_heartbeat": now, "last_call_at": now}
+            )
+            self.store.write_session(self._record)
+            return ReleaseResult(
+                outcome="released",
+                released=True,
+                plan_id=target,
+                message=f"Released plan {target}; another session may claim it now.",
+            )
+
+    def _release_ledger(self, record: SessionRecord, now: datetime, reason: str) -> None:
+        assert record.plan_id is not None
+        ledger = self.store.read_claim(record.plan_id)
+        if ledger is None or ledger.holder != self.session_id:
+            return
+        self.store.write_claim(
+            ledger.model_copy(
+                update={
+                    "holder": None,
+                    "holder_host": None,
+                    "holder_pid": None,
+                    "holder_pid_started_at": None,
+                    "released_at": now,
+                    "release_reason": reason,
+                }
+            )
+        )
+
+    def _sync_claim(self) -> None:
+        """Check the held claim against the ledger (inside the lock); on loss,
+        clear it from this session's record and remember the loss."""
+        record = self._current()
+        if record.plan_id is None:
+            return
+        ledger = self.store.read_claim(record.plan_id)
+        if (
+            ledger is not None
+            and ledger.holder == self.session_id
+            and ledger.fencing_token == record.fencing_token
+        ):
+            return
+        if ledger is not None and ledger.holder is not None:
+            loss = ClaimLost(
+                plan_id=record.plan_id,
+                taken_by=ledger.holder,
+                at=ledger.claimed_at,
+                reason=ledger.takeover_reason or "claimed by another session",
+                fencing_token=record.fencing_token,
+            )
+        else:
+            loss = ClaimLost(
+                plan_id=record.plan_id,
+                taken_by=None,
+                at=ledger.released_at if ledger else None,
+                reason=(ledger.release_reason if ledger else None) or "claim ledger missing",
+                fencing_token=record.fencing_token,
+            )
+        self._unreported_loss = loss
+        self._record = self._without_claim(record).model_copy(update={"claim_lost": loss})
+
+    # -- reading ------------------------------------------------------------------
+
+    def list_sessions(
+        self,
+        status: str | None = None,
+        plan_id: str | None = None,
+        branch: str | None = None,
+        include_ended: bool = False,
+    ) -> ListResult:
+        """The ``list_sessions`` tool: every session with computed liveness.
+
+        Filters combine with AND; ended sessions are left out unless
+        ``include_ended`` is true or ``status="ended"``. Reads only.
+
+        Raises:
+            InvalidInputError: an unknown status, a bad plan id or branch.
+            StoreError: the directory cannot be listed.
+        """
+        if status is not None and status not in STATUSES:
+            raise InvalidInputError(
+                f"status {status!r} is not accepted: use one of {', '.join(STATUSES)}"
+            )
+        if plan_id is not None:
+            validate_id(plan_id, "plan_id")
+        if branch is not None:
+            validate_label(branch, "branch", 256)
+        records, unreadable = self.store.list_sessions()
+        now = self._clock()
+        observer = self._observer()
+        own = self._record
+        views = []
+        for record in records:
+            if own is not None and record.session_id == own.session_id:
+                record = own
+            view = view_of(record, assess(record, now, observer, self._probe, self.thresholds))
+            if status is not None and view.status != status:
+                continue
+            if status is None and view.status == "ended" and not include_ended:
+                continue
+            if plan_id is not None and view.plan_id != plan_id:
+                continue
+            if branch is not None and view.branch != branch:
+                continue
+            views.append(view)
+        return ListResult(sessions=views, unreadable=unreadable)
+
+    def view_self(self) -> SessionView:
+        """This session's view, from memory (what the next write will store)."""
+        record = self._current()
+        return view_of(
+            record, assess(record, self._clock(), self._observer(), self._probe, self.thresholds)
+        )
+
+    @property
+    def claim_lost(self) -> ClaimLost | None:
+        """The last claim loss recorded for this session, if any."""
+        return self._current().claim_lost
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _current(self) -> SessionRecord:
+        if self._record is None:
+            raise RuntimeError("SessionService.start() has not run")
+        return self._record
+
+    def _observer(self) -> Observer:
+        record = self._record
+        return Observer(
+            session_id=self.session_id,
+            host=self.identity.host,
+            client_pid=self.identity.client_pid,
+            previous_session=record.previous_session if record else None,
+        )
+
+    @staticmethod
+    def _without_claim(record: SessionRecord) -> SessionRecord:
+        return record.model_copy(
+            update={"plan_id": None, "fencing_token": None, "claimed_at": None}
+        )
+
+    def _result(self, outcome: Any, plan_id: str, token: int | None, message: str) -> ClaimResult:
+        return ClaimResult(
+            outcome=outcome,
+            claimed=True,
+            plan_id=plan_id,
+            fencing_token=token,
+            holder=None,
+            previous_session=None,
+            message=message,
+        )
+
+
+def parse_tags(tags: Mapping[str, Any] | Tags) -> Tags:
+    """Validate tags (seed: session-tracking codex, section 9).
+
+    Accepted: ``{"kind": "feature", "topics": ["auth", "review-loop"]}`` — kind
+    optional, lowercase kebab-case of at most 40 characters; 0 to 2 topics,
+    each lowercase kebab-case of at most 20 characters.
+
+    Raises:
+        InvalidInputError: anything else (a flat list, extra keys, wrong types).
+    """
+    if isinstance(tags, Tags):
+        tags = tags.model_dump()
+    if not isinstance(tags, Mapping):
+        raise InvalidInputError(
+            'tags must be an object like {"kind": "feature", "topics": ["auth"]}, '
+            f"not a {type(tags).__name__}"
+        )
+    extra = sorted(set(tags) - {"kind", "topics"})
+    if extra:
+        raise InvalidInputError(
+            f"tags has unknown keys {extra}: only 'kind' and 'topics' are accepted"
+        )
+    topics = tags.get("topics") or []
+    if not isinstance(topics, list) or len(topics) > 2:
+        raise InvalidInputError("tags.topics must be a list of at most 2 topics")
+    kind = tags.get("kind")
+    try:
+        return Tags(
+            kind=None if kind is None else validate_kebab(kind, "tags.kind", MAX_KIND_CHARS),
+            topics=[validate_kebab(t, "tags.topics[]", MAX_TOPIC_CHARS) for t in topics],
+        )
+    except ValidationError as exc:  # pragma: no cover - guarded above
+        raise InvalidInputError(f"tags are not accepted: {exc.errors()[0]['msg']}") from exc
+
+
+_REASON_TEXT: dict[TakeoverReason, str] = {
+    "proof_of_death": "its process is proven dead",
+    "forced_stale": "it was stale and you forced the takeover",
+    "holder_ended": "it had ended without releasing",
+    "holder_missing": "its record is gone and you forced the takeover",
+}
+
+
+def _takeover_reason(holder: _Holder, force: bool) -> TakeoverReason | None:
+    status = holder.view.status
+    if status == "dead":
+        return "proof_of_death"
+    if status == "ended":
+        return "holder_ended"
+    if status == "stale" and force:
+        return "forced_stale" if holder.on_disk else "holder_missing"
+    return None
+
+
+def _refusal(plan_id: str, holder: SessionView) -> str:
+    who = f"session {holder.session_id}"
+    if holder.status == "stale":
+        age = "never" if holder.heartbeat_age_s is None else f"{holder.heartbeat_age_s:.0f} s ago"
+        return (
+            f"Plan {plan_id} is held by {who}, which is stale (last heartbeat {age}) but not "
+            "proven dead. If you are sure it is abandoned, call claim_plan again with "
+            "force=true; otherwise pick another plan."
+        )
+    return (
+        f"Plan {plan_id} is held by {who} ({holder.status}, last heartbeat "
+        f"{holder.heartbeat_age_s or 0:.0f} s ago, branch {holder.branch or 'unknown'}). "
+        "A live holder is never displaced: pick another plan, or coordinate with that session."
+    )
+
+
+__all__ = ["ROLES", "STATUSES", "SessionService", "parse_tags"]

@@ -1,0 +1,66 @@
+"""The storage seam: everything the service needs from storage, and nothing more.
+
+The service talks to a :class:`Store`; the heartbeat directory
+(:class:`~mcp_server_heartbeat.store.files.DirectoryStore`) is the default and
+embedded implementation. A PostgreSQL store (sessions on several machines)
+implements the same protocol: ``lock()`` becomes a transaction holding an
+advisory lock, the records become rows. Nothing above this seam changes.
+
+Contract every implementation keeps:
+
+* ``lock()`` is an exclusive section across every process sharing the store;
+  every read-modify-write of sessions or claims happens inside it. It raises
+  :class:`~mcp_server_heartbeat.errors.StoreBusyError` after its timeout.
+* A write is atomic: a reader sees the old record or the new one, never a mix.
+* Readers (``read_*``, ``list_*``) never modify the store and need no lock.
+* ``write_claim`` never lowers a plan's ``fencing_token``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from ..models import ClaimRecord, SessionRecord, Unreadable
+
+
+class Store(Protocol):
+    """Where session records and plan claims live (see module doc for the contract)."""
+
+    @property
+    def location(self) -> str:
+        """A human-readable address of the store (a directory path, a DSN without secrets)."""
+        ...
+
+    def lock(self, timeout: float | None = None) -> AbstractContextManager[None]:
+        """Exclusive section across processes, waiting at most ``timeout`` seconds
+        (None: the store's default). Raises StoreBusyError on timeout."""
+        ...
+
+    def read_session(self, session_id: str) -> SessionRecord | None:
+        """The session's record, or None when missing or unreadable."""
+        ...
+
+    def write_session(self, record: SessionRecord) -> None:
+        """Create or replace the session's record atomically. Raises StoreError."""
+        ...
+
+    def list_sessions(self) -> tuple[list[SessionRecord], list[Unreadable]]:
+        """Every readable session record, and what could not be read (and why)."""
+        ...
+
+    def read_claim(self, plan_id: str) -> ClaimRecord | None:
+        """The plan's claim ledger, or None if the plan was never claimed."""
+        ...
+
+    def write_claim(self, claim: ClaimRecord) -> None:
+        """Create or replace the plan's claim ledger atomically. Raises StoreError."""
+        ...
+
+    def iter_claims(self) -> Iterator[ClaimRecord]:
+        """Every readable claim ledger (held or free)."""
+        ...
+
+
+__all__ = ["Store"]

@@ -1,0 +1,130 @@
+"""Atomic JSON files and guarded reads, inside one directory.
+
+Writes: a temp file in the same directory (``.<name>.<random>.tmp``, mode 0600,
+hidden from readers by its leading dot), written, fsynced, then
+``os.replace``-d over the target and the directory fsynced. A reader sees the
+old file or the new one, never a partial one — even after ``kill -9`` or a power
+cut mid-write. ``os.replace`` renames over a symlink instead of following it.
+
+Reads: opened with ``O_NOFOLLOW | O_NONBLOCK`` (a symlink is refused, a FIFO
+cannot block), checked to be a regular file no larger than ``MAX_FILE_BYTES``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from ..errors import StoreError
+
+MAX_FILE_BYTES = 1024 * 1024
+"""A record larger than this (1 MiB) is reported unreadable, never loaded."""
+
+
+class UnreadableFile(Exception):
+    """A file that cannot be read as a record; ``str(exc)`` says why."""
+
+
+def write_atomic(directory: Path, name: str, data: bytes) -> None:
+    """Replace ``directory/name`` with ``data`` atomically (see module doc).
+
+    Raises:
+        StoreError: the write failed (ENOSPC, EACCES, directory gone, a
+            directory in the way); the previous file is untouched and no temp
+            file is left behind.
+    """
+    tmp_path: str | None = None
+    try:
+        fd, tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp_path, directory / name)
+        tmp_path = None
+        fsync_directory(directory)
+    except OSError as exc:
+        raise StoreError(
+            f"could not write {name} in {directory}: {exc.strerror or exc}; "
+            "the previous version is unchanged"
+        ) from exc
+    finally:
+        if tmp_path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_path)
+
+
+def fsync_directory(directory: Path) -> None:
+    """fsync a directory so a rename in it survives a crash (best effort)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def read_guarded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """Read a regular file without following links or blocking.
+
+    Raises:
+        FileNotFoundError: nothing at ``path``.
+        UnreadableFile: a symlink, FIFO, directory or other non-regular file,
+            a file over ``limit`` bytes, or an OS error; the message says which.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnreadableFile("a symbolic link (never followed)") from exc
+        raise UnreadableFile(f"cannot open: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFile(f"not a regular file ({_kind(info.st_mode)})")
+        if info.st_size > limit:
+            raise UnreadableFile(f"too large ({info.st_size} bytes; the limit is {limit})")
+        chunks: list[bytes] = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 65536))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise UnreadableFile(f"too large (over {limit} bytes)")
+        return data
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+__all__ = ["MAX_FILE_BYTES", "UnreadableFile", "fsync_directory", "read_guarded", "write_atomic"]

@@ -1,0 +1,246 @@
+"""The heartbeat directory: the default, embedded :class:`~.Store`.
+
+Layout (all inside ``directory``; nothing is written anywhere else)::
+
+    <dir>/.gitignore              "*": session files are never committed
+    <dir>/.lock                   the cross-process lock (filelock, flock(2))
+    <dir>/<session_id>.json       one SessionRecord per session (kata schema)
+    <dir>/claims/<plan_id>.json   one ClaimRecord per plan ever claimed
+    <dir>/.<name>.<random>.tmp    a write in flight (hidden; never listed)
+
+Readers that glob ``<dir>/*.json`` (kata status lines) see only session
+records. The directory is created 0700, files are 0600 whatever the umask.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from filelock import FileLock, Timeout
+from pydantic import BaseModel, ValidationError
+
+from ..errors import StoreBusyError, StoreError
+from ..models import ClaimRecord, SessionRecord, Unreadable
+from ..validation import validate_id
+from .atomic import UnreadableFile, read_guarded, write_atomic
+
+M = TypeVar("M", bound=BaseModel)
+
+CLAIMS_SUBDIR = "claims"
+LOCK_NAME = ".lock"
+GITIGNORE = ".gitignore"
+DEFAULT_LOCK_TIMEOUT_S = 5.0
+
+
+class DirectoryStore:
+    """Session records and claim ledgers as atomic JSON files in one directory.
+
+    Construction touches nothing on disk; :meth:`prepare` creates the layout
+    (the server calls it once at start), so read-only users such as a status
+    command never create or modify anything.
+    """
+
+    def __init__(self, directory: Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
+        self.directory = Path(directory)
+        self.claims_dir = self.directory / CLAIMS_SUBDIR
+        self._lock = FileLock(self.directory / LOCK_NAME, timeout=lock_timeout, mode=0o600)
+        self.lock_timeout = lock_timeout
+
+    @property
+    def location(self) -> str:
+        """The directory's path."""
+        return str(self.directory)
+
+    def prepare(self) -> list[str]:
+        """Create the directory (0700), ``claims/`` and the ``.gitignore``.
+
+        Returns:
+            Warnings for a person (e.g. an existing directory that other users
+            can write to); empty when all is well.
+
+        Raises:
+            StoreError: the directory cannot be created or is not a directory.
+        """
+        warnings: list[str] = []
+        try:
+            created = not self.directory.exists()
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if created:
+                os.chmod(self.directory, 0o700)
+            info = os.stat(self.directory)
+            if not stat.S_ISDIR(info.st_mode):
+                raise StoreError(f"{self.directory} exists and is not a directory")
+            if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                warnings.append(
+                    f"{self.directory} is writable by other users (mode "
+                    f"{stat.S_IMODE(info.st_mode):o}); anyone who can write it can forge "
+                    "sessions. Run: chmod 700 " + str(self.directory)
+                )
+            self.claims_dir.mkdir(mode=0o700, exist_ok=True)
+            if not (self.directory / GITIGNORE).exists():
+                write_atomic(self.directory, GITIGNORE, b"*\n")
+        except StoreError:
+            raise
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the heartbeat directory {self.directory}: {exc.strerror or exc}"
+            ) from exc
+        return warnings
+
+    @contextmanager
+    def lock(self, timeout: float | None = None) -> Iterator[None]:
+        """Hold the directory's cross-process lock.
+
+        Args:
+            timeout: seconds to wait; None means ``lock_timeout``.
+
+        Raises:
+            StoreBusyError: not acquired in time.
+            StoreError: the lock file cannot be created (directory gone, read-only).
+        """
+        try:
+            self._lock.acquire(timeout=self.lock_timeout if timeout is None else timeout)
+        except Timeout as exc:
+            raise StoreBusyError(
+                f"the heartbeat directory {self.directory} stayed locked for "
+                f"{self.lock_timeout if timeout is None else timeout:g} s; nothing was changed, "
+                "try again"
+            ) from exc
+        except OSError as exc:
+            raise StoreError(
+                f"cannot lock the heartbeat directory {self.directory}: {exc.strerror or exc}"
+            ) from exc
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    # -- sessions ---------------------------------------------------------------
+
+    def read_session(self, session_id: str) -> SessionRecord | None:
+        """The record of ``session_id``, or None when missing or unreadable."""
+        validate_id(session_id, "session_id")
+        try:
+            return _load(self.directory / f"{session_id}.json", SessionRecord)
+        except (FileNotFoundError, UnreadableFile):
+            return None
+
+    def write_session(self, record: SessionRecord) -> None:
+        """Atomically replace ``<dir>/<session_id>.json``. Raises StoreError."""
+        validate_id(record.session_id, "session_id")
+        write_atomic(self.directory, f"{record.session_id}.json", _dump(record))
+
+    def list_sessions(self) -> tuple[list[SessionRecord], list[Unreadable]]:
+        """Every session record, sorted by file name, and every ``*.json`` that is not one.
+
+        Hidden files (temp files, the lock) and non-``.json`` names are not
+        considered. Never creates, follows, opens for writing or deletes anything.
+        """
+        records: list[SessionRecord] = []
+        unreadable: list[Unreadable] = []
+        try:
+            names = sorted(
+                entry.name
+                for entry in os.scandir(self.directory)
+                if entry.name.endswith(".json") and not entry.name.startswith(".")
+            )
+        except FileNotFoundError:
+            return records, unreadable
+        except OSError as exc:
+            raise StoreError(
+                f"cannot list the heartbeat directory {self.directory}: {exc.strerror or exc}"
+            ) from exc
+        for name in names:
+            stem = name[: -len(".json")]
+            try:
+                validate_id(stem, "file name")
+                record = _load(self.directory / name, SessionRecord)
+            except FileNotFoundError:
+                continue  # removed between the scan and the read
+            except (UnreadableFile, ValueError) as exc:
+                unreadable.append(Unreadable(file=name, reason=str(exc)))
+                continue
+            if record.session_id != stem:
+                unreadable.append(
+                    Unreadable(
+                        file=name,
+                        reason=f"session_id {record.session_id!r} does not match the file name",
+                    )
+                )
+                continue
+            records.append(record)
+        return records, unreadable
+
+    # -- claims -----------------------------------------------------------------
+
+    def read_claim(self, plan_id: str) -> ClaimRecord | None:
+        """The claim ledger of ``plan_id``, or None if never claimed.
+
+        Raises:
+            StoreError: the ledger exists but cannot be read; a claim decision
+                must not be made on a guess (tokens must never go back).
+        """
+        validate_id(plan_id, "plan_id")
+        path = self.claims_dir / f"{plan_id}.json"
+        try:
+            return _load(path, ClaimRecord)
+        except FileNotFoundError:
+            return None
+        except (UnreadableFile, ValueError) as exc:
+            raise StoreError(f"the claim ledger {path} is unreadable: {exc}") from exc
+
+    def write_claim(self, claim: ClaimRecord) -> None:
+        """Atomically replace ``claims/<plan_id>.json``. Raises StoreError."""
+        validate_id(claim.plan_id, "plan_id")
+        write_atomic(self.claims_dir, f"{claim.plan_id}.json", _dump(claim))
+
+    def iter_claims(self) -> Iterator[ClaimRecord]:
+        """Every readable claim ledger, sorted by plan id; unreadable ones are skipped."""
+        try:
+            names = sorted(
+                entry.name
+                for entry in os.scandir(self.claims_dir)
+                if entry.name.endswith(".json") and not entry.name.startswith(".")
+            )
+        except OSError:
+            return
+        for name in names:
+            try:
+                yield _load(self.claims_dir / name, ClaimRecord)
+            except (FileNotFoundError, UnreadableFile, ValueError):
+                continue
+
+
+def _dump(model: BaseModel) -> bytes:
+    return (model.model_dump_json(indent=2) + "\n").encode()
+
+
+def _load(path: Path, model: type[M]) -> M:
+    """Read and validate one JSON file. Raises FileNotFoundError, UnreadableFile, ValueError."""
+    raw = read_guarded(path)
+    if not raw.strip():
+        raise UnreadableFile("empty file")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UnreadableFile(f"not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise UnreadableFile(f"not a JSON object (a {type(data).__name__})")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "record"
+        raise UnreadableFile(
+            f"not a valid {model.__name__}: {where}: {first['msg']}"
+            + (f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+        ) from exc
+
+
+__all__ = ["CLAIMS_SUBDIR", "DEFAULT_LOCK_TIMEOUT_S", "DirectoryStore"]
