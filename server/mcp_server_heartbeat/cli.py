@@ -46,29 +46,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = commands.add_parser("serve", help="serve MCP over stdio (the default)")
+    add_config_flags(serve_parser, sub_command=True)
     serve_parser.set_defaults(run=serve)
     return parser
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """The flags every command shares (design: configuration, priority 1)."""
-    parser.add_argument(
-        "--root", help="project root (default: CLAUDE_PROJECT_DIR, git top level, cwd)"
-    )
-    parser.add_argument("--dir", help="heartbeat directory, relative to root (env HEARTBEAT_DIR)")
-    parser.add_argument(
-        "--interval", help="seconds between heartbeats (env HEARTBEAT_INTERVAL; 30)"
-    )
-    parser.add_argument(
+def add_config_flags(parser: argparse.ArgumentParser, sub_command: bool = False) -> None:
+    """The flags every command shares (design: configuration, priority 1).
+
+    On a sub-command's parser pass ``sub_command=True``: the flags then default
+    to "not given" (``SUPPRESS``), so ``mcp-server-heartbeat --dir X status`` and
+    ``mcp-server-heartbeat status --dir X`` both work.
+    """
+    default = argparse.SUPPRESS if sub_command else None
+    flag = parser.add_argument
+    flag("--root", default=default, help="project root (default: CLAUDE_PROJECT_DIR, git top, cwd)")
+    flag("--dir", default=default, help="heartbeat directory, relative to root (env HEARTBEAT_DIR)")
+    flag("--interval", default=default, help="seconds between heartbeats (HEARTBEAT_INTERVAL; 30)")
+    flag(
         "--stale-after",
-        help="seconds without heartbeat before stale (env HEARTBEAT_STALE_AFTER; 300)",
+        default=default,
+        help="seconds without heartbeat before stale (HEARTBEAT_STALE_AFTER; 300)",
     )
-    parser.add_argument(
+    flag(
         "--idle-after",
-        help="seconds without a tool call before idle (env HEARTBEAT_IDLE_AFTER; 600)",
+        default=default,
+        help="seconds without a tool call before idle (HEARTBEAT_IDLE_AFTER; 600)",
     )
-    parser.add_argument(
-        "--session-id", help="session id (default: CLAUDE_CODE_SESSION_ID, else new)"
+    flag(
+        "--session-id",
+        default=default,
+        help="session id (default: CLAUDE_CODE_SESSION_ID, else new)",
     )
 
 
