@@ -21,13 +21,15 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
-from pydantic import Field
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError, ToolAnnotations
+from pydantic import ConfigDict, Field, ValidationError, WithJsonSchema
 
 from .errors import HeartbeatError
 from .heartbeat import run_heartbeat, watch_parent
@@ -42,6 +44,7 @@ from .models import (
     Status,
     Tags,
 )
+from .resources import NotFoundError, plan_json, session_json, sessions_json
 from .runtime import Runtime
 from .service import SessionService
 
@@ -52,15 +55,35 @@ SHUTDOWN_LOCK_TIMEOUT_S = 0.7
 """How long shutdown waits for the directory lock: clients kill after 2 s."""
 
 INSTRUCTIONS = """\
-This server coordinates several coding sessions working on one repository.
-- Before working on a plan (a work item such as '043'), call claim_plan(plan_id). Work on it only \
-if the outcome is claimed, already_yours or taken_over; keep the fencing_token.
-- Call heartbeat(activity=...) at step boundaries (e.g. 'pr-prepare:step3'); if it returns \
-claim_lost, stop working on that plan: another session holds it now.
-- Before starting something others may hold, call list_sessions.
-- When done, call release(plan_id). On held_by_other, pick another plan; never force a takeover \
-of a holder that is not stale.
+This server coordinates the coding sessions working on one repository; each session is recorded \
+and a plan (a work item such as '043') is held by one session at a time.
+1. Start: call session_info to see your session, the project and a suggested plan (a hint from \
+the branch name; it is never claimed for you). Call list_sessions before starting something \
+others may hold.
+2. Claim before you work: claim_plan(plan_id). Work on it only if the outcome is claimed, \
+already_yours or taken_over; keep the fencing_token and pass it to anything that must refuse a \
+stale holder. After taken_over, check what the previous session left (uncommitted work, branches).
+3. Refused (held_by_other): do not work on that plan; pick another or ask the user. Use \
+force=true only when the holder is stale and you are sure it is abandoned; a live holder is \
+never displaced. holding_other: release your plan first.
+4. While working: heartbeat(activity='<skill>:<step>') at step boundaries; tags as \
+{"kind": ..., "topics": [at most 2 kebab-case words]}.
+5. Lost: if heartbeat returns claim_lost, stop working on that plan at once and do not use its \
+old fencing token; tell the user, then re-check with list_sessions.
+6. Done: release(plan_id, reason='done'). The server releases on disconnect, but release as soon \
+as the work is finished so others can start.
 """
+
+TAGS_SCHEMA: dict[str, Any] = {
+    "anyOf": [{**Tags.model_json_schema(), "additionalProperties": False}, {"type": "null"}],
+    "default": None,
+    "description": 'Session tags, e.g. {"kind": "feature", "topics": ["auth", "review-loop"]}: '
+    "kind from the project's vocabulary (session_tracking.tags.kinds) when it has one; at most "
+    "2 topics, lowercase kebab-case, <= 20 chars. A flat list or other keys are refused.",
+}
+"""The advertised shape of ``heartbeat(tags=...)``. The tool itself accepts any
+JSON value so that a wrong shape gets ``parse_tags``'s message, which says what
+is accepted, rather than a generic validation error."""
 
 DISABLED_MESSAGE = (
     "Session tracking is disabled for this project (.ahrena/.directives: "
@@ -113,6 +136,8 @@ def build_app(runtime: Runtime) -> MCPServer[Runtime]:
         lifespan=lifespan,
     )
     _register_tools(app)
+    _register_resources(app, runtime)
+    _forbid_extra_arguments(app)
     return app
 
 
@@ -139,10 +164,8 @@ def _register_tools(app: MCPServer[Runtime]) -> None:
             Role | None, Field(description="Your role: creator | executor | reviewer | releaser.")
         ] = None,
         tags: Annotated[
-            Tags | None,
-            Field(
-                description="{kind?, topics: at most 2 lowercase kebab-case topics (<= 20 chars)}."
-            ),
+            dict[str, Any] | list[Any] | str | None,
+            WithJsonSchema(TAGS_SCHEMA),
         ] = None,
     ) -> HeartbeatResult:
         """Refresh this session's record and say what you are doing.
@@ -284,7 +307,10 @@ def _register_tools(app: MCPServer[Runtime]) -> None:
         """This session's view, the resolved configuration (root, dir, interval,
         stale_after, idle_after — each with where it came from) and the
         background heartbeat's health ({last_success, consecutive_failures,
-        healthy}). Read-only. Works even when tracking is disabled.
+        healthy}), the project (type, package manager, framework, git branch,
+        remote, root) and plans ({active: the plan you hold, suggested: a plan
+        whose id or slug is in the branch name — a hint, claim it yourself}).
+        Read-only. Works even when tracking is disabled.
         """
         runtime = _runtime(ctx)
         config = {
@@ -299,6 +325,8 @@ def _register_tools(app: MCPServer[Runtime]) -> None:
                 config=config,
                 heartbeat=runtime.monitor.snapshot(),
                 warnings=[DISABLED_MESSAGE],
+                project=runtime.project,
+                plans=runtime.plans(),
             )
         service.touch()
         return SessionInfoResult(
@@ -308,7 +336,119 @@ def _register_tools(app: MCPServer[Runtime]) -> None:
             heartbeat=runtime.monitor.snapshot(),
             claim_lost=service.claim_lost,
             warnings=list(runtime.warnings),
+            project=runtime.project,
+            plans=runtime.plans(),
         )
+
+
+def _forbid_extra_arguments(app: MCPServer[Runtime]) -> None:
+    """Refuse unknown tool arguments instead of dropping them.
+
+    The SDK validates arguments with a model that ignores unknown keys, so a
+    misspelt ``fencing_tokne`` would release without the token check. Each
+    tool's argument model becomes a subclass with ``extra="forbid"`` (the error
+    names the argument: "Extra inputs are not permitted") and its input schema
+    says ``additionalProperties: false``. Fault suite: bad input, fuzzed.
+    """
+    manager = getattr(app, "_tool_manager", None)
+    if manager is None:  # pragma: no cover - SDK internals moved; keep serving
+        log.warning("cannot make tools refuse unknown arguments with this SDK version")
+        return
+    for tool in manager.list_tools():
+        base = tool.fn_metadata.arg_model
+        strict = type(
+            base.__name__,
+            (base,),
+            {"model_config": ConfigDict(**{**base.model_config, "extra": "forbid"})},
+        )
+        tool.fn_metadata.arg_model = strict
+        tool.parameters = {**tool.parameters, "additionalProperties": False}
+
+
+async def serve_stdio(app: MCPServer[Runtime]) -> None:
+    """Serve MCP over stdin/stdout, answering malformed lines.
+
+    The SDK's stdio transport drops a line that is not JSON-RPC without a
+    word, so a client waits forever. Here such a line gets a JSON-RPC error
+    (``-32700`` parse error, or ``-32600`` invalid request; ``id`` null, as
+    JSON-RPC 2.0 says when the id cannot be known) and serving goes on.
+    """
+    lowlevel = app._lowlevel_server  # what MCPServer.run_stdio_async drives
+    async with stdio_server() as (read_stream, write_stream):
+        send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+
+        async def pump() -> None:
+            async with send:
+                async for item in read_stream:
+                    if isinstance(item, Exception):
+                        await write_stream.send(SessionMessage(_protocol_error(item)))
+                    else:
+                        await send.send(item)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(pump)
+            await lowlevel.run(receive, write_stream, lowlevel.create_initialization_options())
+            tasks.cancel_scope.cancel()
+
+
+def _protocol_error(exc: Exception) -> JSONRPCError:
+    """The JSON-RPC error for a line the transport could not read as a message."""
+    parse = isinstance(exc, ValidationError) and any(
+        error["type"] == "json_invalid" for error in exc.errors()
+    )
+    if parse or not isinstance(exc, ValidationError):
+        error = ErrorData(code=PARSE_ERROR, message="Parse error: the line is not valid JSON")
+    else:
+        error = ErrorData(
+            code=INVALID_REQUEST,
+            message="Invalid Request: not a JSON-RPC 2.0 request, notification or response",
+        )
+    log.warning("answered a malformed line on stdin with JSON-RPC error %d", error.code)
+    return JSONRPCError(jsonrpc="2.0", id=None, error=error)
+
+
+def _register_resources(app: MCPServer[Runtime], runtime: Runtime) -> None:
+    """Read-only JSON views of the directory; the content comes from ``resources``."""
+
+    def read(render: Callable[[SessionService], str]) -> str:
+        if runtime.service is None:
+            raise ResourceError(DISABLED_MESSAGE)
+        try:
+            return render(runtime.service)
+        except (HeartbeatError, NotFoundError) as exc:
+            raise ResourceError(str(exc)) from exc
+
+    @app.resource(
+        "heartbeat://sessions",
+        name="sessions",
+        title="Sessions",
+        description="Every session in the heartbeat directory (ended ones too) with status, "
+        "health, heartbeat age and seconds until stale; and unreadable files.",
+        mime_type="application/json",
+    )
+    def sessions() -> str:
+        return read(sessions_json)
+
+    @app.resource(
+        "heartbeat://sessions/{session_id}",
+        name="session",
+        title="One session",
+        description="One session's view: plan, fencing token, status, health, heartbeat age.",
+        mime_type="application/json",
+    )
+    def session(session_id: str) -> str:
+        return read(lambda service: session_json(service, session_id))
+
+    @app.resource(
+        "heartbeat://plans/{plan_id}",
+        name="plan",
+        title="One plan",
+        description="A plan's holder, fencing token, number of transitions (claims, "
+        "takeovers, releases) and recent events from the event log.",
+        mime_type="application/json",
+    )
+    def plan(plan_id: str) -> str:
+        return read(lambda service: plan_json(service, plan_id))
 
 
 def _runtime(ctx: Context) -> Runtime:
@@ -360,4 +500,11 @@ async def _handle_signals(runtime: Runtime) -> None:
             await _exit_after_end(runtime, signal.Signals(signum).name.lower())
 
 
-__all__ = ["DISABLED_MESSAGE", "INSTRUCTIONS", "SERVER_NAME", "build_app", "server_version"]
+__all__ = [
+    "DISABLED_MESSAGE",
+    "INSTRUCTIONS",
+    "SERVER_NAME",
+    "build_app",
+    "serve_stdio",
+    "server_version",
+]

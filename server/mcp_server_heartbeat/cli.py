@@ -29,6 +29,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, reading the installed version only when asked (it costs
+    an ``importlib.metadata`` import, and every command builds this parser)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        sys.stdout.write(f"{parser.prog} {_version()}\n")
+        parser.exit(EXIT_OK)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (sub-commands are added here as they come)."""
     parser = _Parser(
@@ -43,11 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="stderr log level (env HEARTBEAT_LOG_LEVEL; default INFO)",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the version")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = commands.add_parser("serve", help="serve MCP over stdio (the default)")
     add_config_flags(serve_parser, sub_command=True)
     serve_parser.set_defaults(run=serve)
+    from .commands import register, register_hooks
+
+    register(commands)
+    register_hooks(commands)
     return parser
 
 
@@ -118,7 +131,9 @@ def serve(args: argparse.Namespace) -> int:
     except HeartbeatError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from .app import build_app
+    import anyio
+
+    from .app import build_app, serve_stdio
 
     app = build_app(runtime)
     config = runtime.config
@@ -138,7 +153,7 @@ def serve(args: argparse.Namespace) -> int:
     for warning in runtime.warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     sys.stderr.flush()
-    app.run("stdio")
+    anyio.run(serve_stdio, app)  # app.run("stdio"), plus answers to malformed lines
     return EXIT_OK
 
 

@@ -45,4 +45,21 @@ def parse_utc(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-__all__ = ["Clock", "format_utc", "parse_utc", "utc_now"]
+def format_duration(seconds: float | None) -> str:
+    """A short human duration: ``12s``, ``4m05s``, ``2h03m``, ``3d04h``; '-' for None."""
+    if seconds is None:
+        return "-"
+    total = int(max(0.0, seconds))
+    if total < 60:
+        return f"{total}s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+__all__ = ["Clock", "format_duration", "format_utc", "parse_utc", "utc_now"]

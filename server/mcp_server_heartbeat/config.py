@@ -5,7 +5,8 @@ The design contract fixes the sources and names:
 1. flags ``--root --dir --interval --stale-after --idle-after --session-id``
 2. env ``HEARTBEAT_DIR HEARTBEAT_INTERVAL HEARTBEAT_STALE_AFTER HEARTBEAT_IDLE_AFTER``
 3. ``<root>/.ahrena/.directives`` (YAML), section ``session_tracking``:
-   ``enabled``, ``heartbeat_dir``, ``stale_threshold_minutes``
+   ``enabled``, ``heartbeat_dir``, ``stale_threshold_minutes``, ``plans_dir`` and
+   ``tags.kinds`` (the vocabulary of ``tags.kind``; session-tracking codex, section 9)
 4. defaults: ``.ahrena/workflow/sessions``, interval 30 s, stale after 300 s,
    idle after 600 s
 
@@ -26,14 +27,16 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, InvalidInputError
 from .git import git_toplevel
+from .validation import MAX_KIND_CHARS, validate_kebab
 
 DEFAULT_DIR = ".ahrena/workflow/sessions"
 DEFAULT_INTERVAL_S = 30.0
 DEFAULT_STALE_AFTER_S = 300.0
 DEFAULT_IDLE_AFTER_S = 600.0
 DIRECTIVES_PATH = ".ahrena/.directives"
+DEFAULT_PLANS_DIR = ".ahrena/workflow/plans"
 MAX_DIRECTIVES_BYTES = 1024 * 1024
 
 
@@ -67,6 +70,9 @@ class Config:
     stale_after: Setting
     idle_after: Setting
     enabled: Setting
+    plans_dir: Setting = Setting(DEFAULT_PLANS_DIR, "default")
+    tag_kinds: Setting = Setting(None, "default")
+    """``tuple[str, ...]`` of accepted ``tags.kind`` values, or None (any kebab-case kind)."""
 
     @property
     def dir_path(self) -> Path:
@@ -82,6 +88,8 @@ class Config:
             "stale_after": self.stale_after,
             "idle_after": self.idle_after,
             "enabled": self.enabled,
+            "plans_dir": self.plans_dir,
+            "tag_kinds": self.tag_kinds,
         }
 
 
@@ -154,7 +162,53 @@ def resolve_config(
     enabled = Setting(
         enabled_raw, "directives session_tracking.enabled" if "enabled" in tracking else "default"
     )
-    return Config(root, directory_setting, interval, stale_after, idle_after, enabled)
+    return Config(
+        root,
+        directory_setting,
+        interval,
+        stale_after,
+        idle_after,
+        enabled,
+        plans_dir=_plans_dir(env, tracking, Path(root.value)),
+        tag_kinds=_tag_kinds(tracking),
+    )
+
+
+def _plans_dir(env: Mapping[str, str], tracking: Mapping[str, Any], root: Path) -> Setting:
+    """Where plan files live (env ``HEARTBEAT_PLANS_DIR`` > directives
+    ``session_tracking.plans_dir`` > ``.ahrena/workflow/plans``), absolute."""
+    chosen = _first(
+        ("env HEARTBEAT_PLANS_DIR", env.get("HEARTBEAT_PLANS_DIR") or None),
+        ("directives session_tracking.plans_dir", tracking.get("plans_dir")),
+        ("default", DEFAULT_PLANS_DIR),
+    )
+    if not isinstance(chosen.value, str) or not chosen.value.strip():
+        raise ConfigError(f"{chosen.source}: expected a directory path, got {chosen.value!r}")
+    path = Path(os.path.expanduser(chosen.value))
+    if not path.is_absolute():
+        path = root / path
+    return Setting(str(Path(os.path.normpath(path))), chosen.source)
+
+
+def _tag_kinds(tracking: Mapping[str, Any]) -> Setting:
+    """``session_tracking.tags.kinds``: a list of lowercase kebab-case words, or absent."""
+    tags = tracking.get("tags")
+    if tags is None:
+        return Setting(None, "default")
+    where = f"{DIRECTIVES_PATH}: session_tracking.tags"
+    if not isinstance(tags, dict):
+        raise ConfigError(f"{where} must be a mapping, got {type(tags).__name__}")
+    kinds = tags.get("kinds")
+    if kinds is None:
+        return Setting(None, "default")
+    if not isinstance(kinds, list) or not kinds:
+        raise ConfigError(f"{where}.kinds must be a non-empty list of words, got {kinds!r}")
+    for kind in kinds:
+        try:
+            validate_kebab(kind, f"{where}.kinds[]", MAX_KIND_CHARS)
+        except InvalidInputError as exc:
+            raise ConfigError(str(exc)) from exc
+    return Setting(tuple(kinds), "directives session_tracking.tags.kinds")
 
 
 def _resolve_root(
@@ -242,6 +296,7 @@ __all__ = [
     "DEFAULT_DIR",
     "DEFAULT_IDLE_AFTER_S",
     "DEFAULT_INTERVAL_S",
+    "DEFAULT_PLANS_DIR",
     "DEFAULT_STALE_AFTER_S",
     "DIRECTIVES_PATH",
     "Config",

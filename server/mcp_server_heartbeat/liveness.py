@@ -19,9 +19,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
-from .models import Health, Relationship, SessionRecord, SessionView, Status
-from .probe import ProcessProbe
+if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic
+    from .models import Health, Relationship, SessionRecord, SessionView, Status
+    from .probe import ProcessProbe
+
+
+class RecordLike(Protocol):
+    """What the rules read of a record: a :class:`~.models.SessionRecord`, or any
+    object with these attributes (datetimes aware UTC)."""
+
+    session_id: str
+    host: str | None
+    pid: int | None
+    pid_started_at: datetime | None
+    client_pid: int | None
+    started_at: datetime | None
+    last_heartbeat: datetime | None
+    last_call_at: datetime | None
+    ended_at: datetime | None
+
 
 HEALTHY_BELOW_S = 60.0
 WARNING_BELOW_S = 180.0
@@ -80,7 +98,7 @@ def health_of(heartbeat_age_s: float | None) -> Health:
     return "critical"
 
 
-def process_alive(record: SessionRecord, observer: Observer, probe: ProcessProbe) -> bool | None:
+def process_alive(record: RecordLike, observer: Observer, probe: ProcessProbe) -> bool | None:
     """True/False for a record of this host with a pid; None when it cannot be probed."""
     if record.host != observer.host or record.pid is None:
         return None
@@ -88,7 +106,7 @@ def process_alive(record: SessionRecord, observer: Observer, probe: ProcessProbe
 
 
 def assess(
-    record: SessionRecord,
+    record: RecordLike,
     now: datetime,
     observer: Observer,
     probe: ProcessProbe,
@@ -123,7 +141,7 @@ def assess(
 
 
 def relationship_of(
-    record: SessionRecord, status: Status, alive: bool | None, observer: Observer
+    record: RecordLike, status: Status, alive: bool | None, observer: Observer
 ) -> Relationship:
     """How ``record`` relates to the observer.
 
@@ -152,6 +170,8 @@ def relationship_of(
 
 def view_of(record: SessionRecord, liveness: Liveness) -> SessionView:
     """Build the tools' session view from a record and its liveness."""
+    from .models import SessionView
+
     return SessionView(
         session_id=record.session_id,
         plan_id=record.plan_id,
@@ -187,6 +207,7 @@ __all__ = [
     "WARNING_BELOW_S",
     "Liveness",
     "Observer",
+    "RecordLike",
     "Thresholds",
     "age_seconds",
     "assess",

@@ -226,8 +226,10 @@ class ListResult(BaseModel):
 class ConfigValue(BaseModel):
     """One resolved setting and where it came from (flag, env, directives, default)."""
 
-    value: Any
-    source: str
+    value: bool | float | str | list[str] | None = Field(
+        description="A path, a number of seconds, on/off, a list of names, or null (unset)."
+    )
+    source: str = Field(description="flag --x | env X | directives ... | git top level | default")
 
 
 class HeartbeatHealth(BaseModel):
@@ -239,6 +241,46 @@ class HeartbeatHealth(BaseModel):
     last_error: str | None = None
 
 
+class Stack(BaseModel):
+    """One technology stack found at the project root (see ``project.py``)."""
+
+    type: str = Field(description="Python | Node.js | Go | Rust | Java | Ruby | PHP")
+    package_manager: str | None = Field(description="e.g. uv, poetry, pip, pnpm, npm, cargo.")
+    frameworks: list[str] = Field(default_factory=list, description="e.g. FastAPI, Next.js.")
+
+
+class ProjectContext(BaseModel):
+    """Where the session works, detected once from files at start (no network,
+    no subprocess). ``type``/``package_manager``/``framework`` are those of the
+    first stack; ``remote_url`` never carries credentials."""
+
+    root: str = Field(description="The project root (absolute).")
+    type: str | None = None
+    package_manager: str | None = None
+    framework: str | None = None
+    stacks: list[Stack] = Field(default_factory=list)
+    git_root: str | None = Field(default=None, description="The git work tree's top level.")
+    branch: str | None = Field(default=None, description="Current branch; 'HEAD' when detached.")
+    remote_url: str | None = Field(default=None, description="origin's URL, credentials removed.")
+
+
+class PlanHint(BaseModel):
+    """A plan file whose id or slug appears in the branch name: shown, never claimed."""
+
+    plan_id: str = Field(description="The id to pass to claim_plan, e.g. '090'.")
+    file: str = Field(description="The plan's file or folder name in the plans directory.")
+    matched_by: Literal["id+slug", "id", "slug"]
+    branch: str
+
+
+class PlanContext(BaseModel):
+    """The active plan (the one this session claimed) and a suggested one."""
+
+    active: str | None = Field(description="The plan this session holds, or null.")
+    suggested: PlanHint | None = Field(description="A branch-matched hint; never auto-claimed.")
+    plans_dir: str
+
+
 class SessionInfoResult(BaseModel):
     """Result of ``session_info``."""
 
@@ -248,6 +290,10 @@ class SessionInfoResult(BaseModel):
     heartbeat: HeartbeatHealth
     claim_lost: ClaimLost | None = None
     warnings: list[str] = Field(default_factory=list)
+    project: ProjectContext | None = Field(
+        default=None, description="Project type, package manager, framework, git branch/remote."
+    )
+    plans: PlanContext | None = None
 
 
 __all__ = [
@@ -261,6 +307,9 @@ __all__ = [
     "HeartbeatHealth",
     "HeartbeatResult",
     "ListResult",
+    "PlanContext",
+    "PlanHint",
+    "ProjectContext",
     "Relationship",
     "ReleaseOutcome",
     "ReleaseResult",
@@ -268,6 +317,7 @@ __all__ = [
     "SessionInfoResult",
     "SessionRecord",
     "SessionView",
+    "Stack",
     "Status",
     "Tags",
     "TakeoverReason",

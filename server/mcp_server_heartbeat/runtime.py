@@ -13,7 +13,10 @@ from .config import Config, Flags, resolve_config
 from .heartbeat import HeartbeatMonitor
 from .identity import detect_identity
 from .liveness import Thresholds
+from .models import PlanContext, PlanHint, ProjectContext
+from .plans import list_plans, suggest_plan
 from .probe import ProcessProbe, probe_process
+from .project import detect_project
 from .service import SessionService
 from .store.files import DirectoryStore
 
@@ -33,11 +36,21 @@ class Runtime:
     warnings: list[str] = field(default_factory=list)
     handle_signals: bool = True
     watch_parent: bool = True
+    project: ProjectContext | None = None
+    plan_hint: PlanHint | None = None
+    """The branch-matched plan found at start; shown, never claimed."""
 
     @property
     def interval(self) -> float:
         """Seconds between background heartbeats."""
         return float(self.config.interval.value)
+
+    def plans(self) -> PlanContext:
+        """The active plan (this session's claim, now) and the suggested one."""
+        active = self.service.view_self().plan_id if self.service is not None else None
+        return PlanContext(
+            active=active, suggested=self.plan_hint, plans_dir=str(self.config.plans_dir.value)
+        )
 
 
 def open_runtime(
@@ -57,8 +70,12 @@ def open_runtime(
     """
     config = resolve_config(flags, env, cwd)
     monitor = HeartbeatMonitor(clock)
+    project = detect_project(Path(config.root.value), cwd)
+    hint = suggest_plan(project.branch, list_plans(Path(config.plans_dir.value)))
     if not config.enabled.value:
-        return Runtime(config=config, service=None, monitor=monitor)
+        return Runtime(
+            config=config, service=None, monitor=monitor, project=project, plan_hint=hint
+        )
     identity = detect_identity(flags.session_id, env, cwd)
     store = DirectoryStore(config.dir_path)
     warnings = store.prepare()
@@ -72,10 +89,18 @@ def open_runtime(
         interval=float(config.interval.value),
         clock=clock,
         probe=probe,
+        tag_kinds=config.tag_kinds.value,
     )
     service.start()
     monitor.success()
-    return Runtime(config=config, service=service, monitor=monitor, warnings=warnings)
+    return Runtime(
+        config=config,
+        service=service,
+        monitor=monitor,
+        warnings=warnings,
+        project=project,
+        plan_hint=hint,
+    )
 
 
 __all__ = ["Runtime", "open_runtime"]

@@ -23,16 +23,18 @@ background heartbeat; it is always taken before the store's lock.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
 from .clock import Clock, utc_now
-from .errors import InvalidInputError, StoreBusyError
+from .errors import InvalidInputError, StoreBusyError, StoreError
 from .identity import Identity
 from .liveness import Observer, Thresholds, assess, view_of
 from .models import (
@@ -50,6 +52,7 @@ from .models import (
 )
 from .probe import ProcessProbe, probe_process
 from .store import Store
+from .store.events import Event, EventKind
 from .validation import (
     MAX_KIND_CHARS,
     MAX_TOPIC_CHARS,
@@ -57,6 +60,8 @@ from .validation import (
     validate_kebab,
     validate_label,
 )
+
+log = logging.getLogger(__name__)
 
 ROLES = ("creator", "executor", "reviewer", "releaser")
 STATUSES: tuple[Status, ...] = ("active", "idle", "stale", "dead", "ended")
@@ -82,6 +87,8 @@ class SessionService:
             ``heartbeat_interval_s`` for readers).
         clock: returns aware UTC now; injected by tests.
         probe: proves processes dead; injected by tests.
+        tag_kinds: the accepted ``tags.kind`` values, or None for any
+            kebab-case kind (``session_tracking.tags.kinds``).
     """
 
     def __init__(
@@ -92,15 +99,24 @@ class SessionService:
         interval: float,
         clock: Clock = utc_now,
         probe: ProcessProbe = probe_process,
+        tag_kinds: Collection[str] | None = None,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         self.store = store
+        self.tag_kinds = tag_kinds
         self.identity = identity
         self.thresholds = thresholds
         self.interval = interval
         self._clock = clock
         self._probe = probe
         self._mutex = threading.RLock()
-        self._record: SessionRecord | None = None
+        # This session's own age comes from a monotonic clock (immune to wall-clock
+        # steps); with an injected wall clock and no monotonic one, tests move both.
+        self._monotonic = monotonic or (
+            time.monotonic if clock is utc_now else (lambda: clock().timestamp())
+        )
+        self._beat_anchor: tuple[datetime, float] | None = None
+        self._record_value: SessionRecord | None = None
         self._unreported_loss: ClaimLost | None = None
         self._ended = False
 
@@ -115,6 +131,31 @@ class SessionService:
     def ended(self) -> bool:
         """True once :meth:`end` has run."""
         return self._ended
+
+    @property
+    def _record(self) -> SessionRecord | None:
+        return self._record_value
+
+    @_record.setter
+    def _record(self, record: SessionRecord | None) -> None:
+        # Anchor the heartbeat on the monotonic clock whenever it moves (each write).
+        old = self._record_value
+        if (
+            record is not None
+            and record.last_heartbeat is not None
+            and (old is None or old.last_heartbeat != record.last_heartbeat)
+        ):
+            self._beat_anchor = (record.last_heartbeat, self._monotonic())
+        self._record_value = record
+
+    def _self_now(self) -> datetime:
+        """The "now" of this session's own view: its last heartbeat plus the monotonic
+        time since, so its age neither goes negative nor jumps when the wall clock is
+        stepped (fault suite: clocks). Other sessions' ages use the wall clock."""
+        anchor = self._beat_anchor
+        if anchor is None:
+            return self._clock()
+        return anchor[0] + timedelta(seconds=max(0.0, self._monotonic() - anchor[1]))
 
     def start(self) -> SessionRecord:
         """Write this session's record, adopting an existing one with the same id.
@@ -162,6 +203,12 @@ class SessionService:
                 record = self._adopt_claim(record, old)
             self._record = record
             self.store.write_session(record)
+            self._log(
+                "session_adopted" if old is not None else "session_started",
+                now,
+                plan_id=record.plan_id,
+                fencing_token=record.fencing_token,
+            )
             return record
 
     def _adopt_claim(self, record: SessionRecord, old: SessionRecord) -> SessionRecord:
@@ -209,14 +256,25 @@ class SessionService:
                 now = self._clock()
                 self._sync_claim()
                 record = self._current()
+                released: SessionRecord | None = None
                 if record.plan_id is not None:
-                    self._release_ledger(record, now, f"session ended: {reason}")
+                    if self._release_ledger(record, now, f"session ended: {reason}"):
+                        released = record
                     record = self._without_claim(record)
                 record = record.model_copy(
                     update={"last_heartbeat": now, "ended_at": now, "end_reason": reason}
                 )
                 self.store.write_session(record)
                 self._record = record
+                if released is not None:
+                    self._log(
+                        "claim_released",
+                        now,
+                        plan_id=released.plan_id,
+                        fencing_token=released.fencing_token,
+                        reason=f"session ended: {reason}",
+                    )
+                self._log("session_ended", now, reason=reason)
                 self._ended = True
         finally:
             self._mutex.release()
@@ -240,7 +298,7 @@ class SessionService:
         self,
         activity: str | None = None,
         role: str | None = None,
-        tags: Mapping[str, Any] | Tags | None = None,
+        tags: Mapping[str, Any] | Tags | list[Any] | str | None = None,
     ) -> HeartbeatResult:
         """The ``heartbeat`` tool: refresh the record, optionally set the activity
         label, role and tags, and report a claim loss not yet reported.
@@ -261,7 +319,7 @@ class SessionService:
                 )
             update["role"] = role
         if tags is not None:
-            update["tags"] = parse_tags(tags)
+            update["tags"] = parse_tags(tags, self.tag_kinds)
         with self._mutex:
             self._write_own(agent_call=True, update=update)
             loss, self._unreported_loss = self._unreported_loss, None
@@ -435,11 +493,32 @@ class SessionService:
             "last_heartbeat": now,
             "last_call_at": now,
         }
+        # The ledger is the commit point: from here on the claim is granted. The
+        # record writes below follow it; if one fails (ENOSPC), the claim still
+        # stands and the next beat rewrites the record (fault suite: disk).
         if takeover:
             update["previous_session"] = takeover[0].record.session_id
-            self._mark_displaced(takeover[0], new_ledger, takeover[1])
         self._record = self._current().model_copy(update=update)
-        self.store.write_session(self._record)
+        if takeover:
+            self._after_commit(
+                lambda: self._mark_displaced(takeover[0], new_ledger, takeover[1]),
+                f"record of displaced session {takeover[0].record.session_id}",
+            )
+        self._after_commit(
+            lambda: self.store.write_session(self._current()), "this session's record"
+        )
+        if takeover:
+            self._log(
+                "claim_taken_over",
+                now,
+                plan_id=plan_id,
+                fencing_token=token,
+                reason=takeover[1],
+                previous_holder=takeover[0].record.session_id,
+                force=takeover[1] in ("forced_stale", "holder_missing"),
+            )
+        else:
+            self._log("claim_granted", now, plan_id=plan_id, fencing_token=token)
         return token
 
     def _mark_displaced(self, holder: _Holder, ledger: ClaimRecord, reason: str) -> None:
@@ -526,7 +605,16 @@ class SessionService:
             self._record = self._without_claim(record).model_copy(
                 update={"last_heartbeat": now, "last_call_at": now}
             )
-            self.store.write_session(self._record)
+            self._after_commit(
+                lambda: self.store.write_session(self._current()), "this session's record"
+            )
+            self._log(
+                "claim_released",
+                now,
+                plan_id=target,
+                fencing_token=record.fencing_token,
+                reason=reason or "released",
+            )
             return ReleaseResult(
                 outcome="released",
                 released=True,
@@ -534,11 +622,12 @@ class SessionService:
                 message=f"Released plan {target}; another session may claim it now.",
             )
 
-    def _release_ledger(self, record: SessionRecord, now: datetime, reason: str) -> None:
+    def _release_ledger(self, record: SessionRecord, now: datetime, reason: str) -> bool:
+        """Free the plan in its ledger if it names this session; True if it did."""
         assert record.plan_id is not None
         ledger = self.store.read_claim(record.plan_id)
         if ledger is None or ledger.holder != self.session_id:
-            return
+            return False
         self.store.write_claim(
             ledger.model_copy(
                 update={
@@ -551,6 +640,7 @@ class SessionService:
                 }
             )
         )
+        return True
 
     def _sync_claim(self) -> None:
         """Check the held claim against the ledger (inside the lock); on loss,
@@ -583,6 +673,45 @@ class SessionService:
             )
         self._unreported_loss = loss
         self._record = self._without_claim(record).model_copy(update={"claim_lost": loss})
+        self._log(
+            "claim_lost",
+            self._clock(),
+            plan_id=loss.plan_id,
+            fencing_token=loss.fencing_token,
+            reason=loss.reason,
+            taken_by=loss.taken_by,
+        )
+
+    @staticmethod
+    def _after_commit(write: Callable[[], None], what: str) -> None:
+        """Run a record write that follows a committed ledger change; a failure is
+        logged, not raised: the claim or release already happened."""
+        try:
+            write()
+        except StoreError as exc:
+            log.warning("%s not written (the next heartbeat retries): %s", what, exc)
+
+    def _log(self, kind: EventKind, now: datetime, **fields: Any) -> None:
+        """Append an event for a change just written (inside the store's lock).
+
+        The change itself is the truth: if the log cannot be written the change
+        stands and the failure is logged to stderr, rather than failing a claim
+        that is already granted.
+        """
+        ident = self.identity
+        try:
+            self.store.append_event(
+                Event(
+                    at=now,
+                    event=kind,
+                    session_id=self.session_id,
+                    host=ident.host,
+                    pid=ident.pid,
+                    **fields,
+                )
+            )
+        except StoreError as exc:
+            log.warning("event %s not logged: %s", kind, exc)
 
     # -- reading ------------------------------------------------------------------
 
@@ -634,7 +763,7 @@ class SessionService:
         """This session's view, from memory (what the next write will store)."""
         record = self._current()
         return view_of(
-            record, assess(record, self._clock(), self._observer(), self._probe, self.thresholds)
+            record, assess(record, self._self_now(), self._observer(), self._probe, self.thresholds)
         )
 
     @property
@@ -676,15 +805,75 @@ class SessionService:
         )
 
 
-def parse_tags(tags: Mapping[str, Any] | Tags) -> Tags:
+def end_session_record(
+    store: Store,
+    session_id: str,
+    reason: str,
+    may_end: Callable[[SessionRecord], bool],
+    clock: Clock = utc_now,
+    probe: ProcessProbe = probe_process,
+    lock_timeout: float | None = None,
+) -> SessionRecord | None:
+    """End a session recorded by another process, with the rules of :meth:`SessionService.end`.
+
+    For callers that are not the session's server, such as Claude Code's
+    SessionEnd hook: inside the store's lock, read ``<session_id>``'s record;
+    when it exists, has not ended and ``may_end(record)`` agrees (the caller's
+    proof that no server process still owns it), release its claim in the
+    claim ledger (only if the ledger still names this session) and mark it
+    ended with ``reason`` — the same code path as the server's own shutdown.
+    ``Store.lock`` is re-entered by :meth:`SessionService.end`; the directory
+    store's lock is re-entrant within one thread.
+
+    Returns:
+        The ended record, or None when there was nothing to end (no record,
+        already ended, or ``may_end`` said no).
+
+    Raises:
+        InvalidInputError: ``session_id`` is not a valid id.
+        StoreError, StoreBusyError: nothing was changed.
+    """
+    validate_id(session_id, "session_id")
+    with store.lock(lock_timeout):
+        record = store.read_session(session_id)
+        if record is None or record.ended_at is not None or not may_end(record):
+            return None
+        identity = Identity(
+            session_id=record.session_id,
+            session_id_source="record",
+            entrypoint=record.entrypoint,
+            agent_version=record.agent_version,
+            branch=record.branch,
+            cwd=record.cwd or "",
+            host=record.host or "",
+            pid=record.pid or 0,
+            pid_started_at=record.pid_started_at,
+            client_pid=record.client_pid or 0,
+        )
+        service = SessionService(
+            store,
+            identity,
+            Thresholds(),
+            interval=record.heartbeat_interval_s or 0.0,
+            clock=clock,
+            probe=probe,
+        )
+        service._record = record
+        service.end(reason, lock_timeout)
+        return service._record
+
+
+def parse_tags(tags: object, kinds: Collection[str] | None = None) -> Tags:
     """Validate tags (seed: session-tracking codex, section 9).
 
     Accepted: ``{"kind": "feature", "topics": ["auth", "review-loop"]}`` — kind
-    optional, lowercase kebab-case of at most 40 characters; 0 to 2 topics,
-    each lowercase kebab-case of at most 20 characters.
+    optional, lowercase kebab-case of at most 40 characters and, when ``kinds``
+    is given (``session_tracking.tags.kinds`` in ``.ahrena/.directives``), one
+    of them; 0 to 2 topics, each lowercase kebab-case of at most 20 characters.
 
     Raises:
-        InvalidInputError: anything else (a flat list, extra keys, wrong types).
+        InvalidInputError: anything else (a flat list, extra keys, wrong types,
+            a kind outside the vocabulary); the message says what is accepted.
     """
     if isinstance(tags, Tags):
         tags = tags.model_dump()
@@ -702,6 +891,11 @@ def parse_tags(tags: Mapping[str, Any] | Tags) -> Tags:
     if not isinstance(topics, list) or len(topics) > 2:
         raise InvalidInputError("tags.topics must be a list of at most 2 topics")
     kind = tags.get("kind")
+    if kind is not None and kinds is not None and kind not in kinds:
+        raise InvalidInputError(
+            f"tags.kind {kind!r} is not in this project's vocabulary "
+            f"(.ahrena/.directives session_tracking.tags.kinds): use one of {', '.join(kinds)}"
+        )
     try:
         return Tags(
             kind=None if kind is None else validate_kebab(kind, "tags.kind", MAX_KIND_CHARS),
@@ -746,4 +940,4 @@ def _refusal(plan_id: str, holder: SessionView) -> str:
     )
 
 
-__all__ = ["ROLES", "STATUSES", "SessionService", "parse_tags"]
+__all__ = ["ROLES", "STATUSES", "SessionService", "end_session_record", "parse_tags"]

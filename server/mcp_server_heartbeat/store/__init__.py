@@ -14,15 +14,18 @@ Contract every implementation keeps:
 * A write is atomic: a reader sees the old record or the new one, never a mix.
 * Readers (``read_*``, ``list_*``) never modify the store and need no lock.
 * ``write_claim`` never lowers a plan's ``fencing_token``.
+* The event log is append-only; only ``prune_events`` (``gc``) shortens it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Protocol
 
 from ..models import ClaimRecord, SessionRecord, Unreadable
+from .events import Event
 
 
 class Store(Protocol):
@@ -60,6 +63,25 @@ class Store(Protocol):
 
     def iter_claims(self) -> Iterator[ClaimRecord]:
         """Every readable claim ledger (held or free)."""
+        ...
+
+    def append_event(self, event: Event) -> None:
+        """Append one event to the event log; called inside ``lock()``, right after
+        the change it records. Raises StoreError."""
+        ...
+
+    def read_events(self) -> list[Event]:
+        """Every readable event, oldest first. Reads only."""
+        ...
+
+    def delete_session(self, session_id: str) -> bool:
+        """Remove a session's record (``gc``, inside ``lock()``); False if it was
+        already gone. Claim ledgers are never deleted. Raises StoreError."""
+        ...
+
+    def prune_events(self, before: datetime, dry_run: bool = False) -> int:
+        """Drop events older than ``before`` (UTC) inside ``lock()``; returns how
+        many were (or, with ``dry_run``, would be) dropped. Raises StoreError."""
         ...
 
 

@@ -17,12 +17,27 @@ import errno
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import StoreError
 
 MAX_FILE_BYTES = 1024 * 1024
 """A record larger than this (1 MiB) is reported unreadable, never loaded."""
+
+
+FAILPOINTS: dict[str, Callable[[Path], None]] = {}
+"""Fault-injection hooks for the fault suite, by step of :func:`write_atomic`:
+``"open"`` (before the temp file is created), ``"write"``, ``"fsync"`` and
+``"rename"`` (after the temp file is complete, before ``os.replace``). A hook
+gets the target path and may raise ``OSError`` (e.g. ``ENOSPC``, ``EROFS``) or
+kill the process. Empty in production: one dict lookup per step."""
+
+
+def _failpoint(step: str, target: Path) -> None:
+    hook = FAILPOINTS.get(step)
+    if hook is not None:
+        hook(target)
 
 
 class UnreadableFile(Exception):
@@ -38,16 +53,22 @@ def write_atomic(directory: Path, name: str, data: bytes) -> None:
             file is left behind.
     """
     tmp_path: str | None = None
+    target = directory / name
     try:
+        _failpoint("open", target)
         fd, tmp_path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
         try:
+            os.fchmod(fd, 0o600)  # mkstemp's 0600 is cut by the umask (e.g. 0277 -> 0400)
             view = memoryview(data)
             while view:
+                _failpoint("write", target)
                 view = view[os.write(fd, view) :]
+            _failpoint("fsync", target)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp_path, directory / name)
+        _failpoint("rename", target)
+        os.replace(tmp_path, target)
         tmp_path = None
         fsync_directory(directory)
     except OSError as exc:
@@ -127,4 +148,11 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-__all__ = ["MAX_FILE_BYTES", "UnreadableFile", "fsync_directory", "read_guarded", "write_atomic"]
+__all__ = [
+    "FAILPOINTS",
+    "MAX_FILE_BYTES",
+    "UnreadableFile",
+    "fsync_directory",
+    "read_guarded",
+    "write_atomic",
+]

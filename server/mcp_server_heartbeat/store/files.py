@@ -6,6 +6,8 @@ Layout (all inside ``directory``; nothing is written anywhere else)::
     <dir>/.lock                   the cross-process lock (filelock, flock(2))
     <dir>/<session_id>.json       one SessionRecord per session (kata schema)
     <dir>/claims/<plan_id>.json   one ClaimRecord per plan ever claimed
+    <dir>/events.jsonl            the append-only event log (store/events.py),
+                                  rotated to events.<n>.jsonl
     <dir>/.<name>.<random>.tmp    a write in flight (hidden; never listed)
 
 Readers that glob ``<dir>/*.json`` (kata status lines) see only session
@@ -19,6 +21,7 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,7 +31,8 @@ from pydantic import BaseModel, ValidationError
 from ..errors import StoreBusyError, StoreError
 from ..models import ClaimRecord, SessionRecord, Unreadable
 from ..validation import validate_id
-from .atomic import UnreadableFile, read_guarded, write_atomic
+from .atomic import UnreadableFile, fsync_directory, read_guarded, write_atomic
+from .events import Event, EventLog
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,6 +40,9 @@ CLAIMS_SUBDIR = "claims"
 LOCK_NAME = ".lock"
 GITIGNORE = ".gitignore"
 DEFAULT_LOCK_TIMEOUT_S = 5.0
+LOCK_POLL_S = 0.002
+"""Seconds between tries of a contended lock. filelock polls a non-blocking flock;
+its 50 ms default made a claim wait ~50 ms per contender (fault suite: race)."""
 
 
 class DirectoryStore:
@@ -51,6 +58,7 @@ class DirectoryStore:
         self.claims_dir = self.directory / CLAIMS_SUBDIR
         self._lock = FileLock(self.directory / LOCK_NAME, timeout=lock_timeout, mode=0o600)
         self.lock_timeout = lock_timeout
+        self.events = EventLog(self.directory)
 
     @property
     def location(self) -> str:
@@ -82,7 +90,7 @@ class DirectoryStore:
                     f"{stat.S_IMODE(info.st_mode):o}); anyone who can write it can forge "
                     "sessions. Run: chmod 700 " + str(self.directory)
                 )
-            self.claims_dir.mkdir(mode=0o700, exist_ok=True)
+            self._claims_dir_ready()
             if not (self.directory / GITIGNORE).exists():
                 write_atomic(self.directory, GITIGNORE, b"*\n")
         except StoreError:
@@ -104,8 +112,19 @@ class DirectoryStore:
             StoreBusyError: not acquired in time.
             StoreError: the lock file cannot be created (directory gone, read-only).
         """
+        if not self.directory.is_dir():
+            # filelock would recreate a missing directory with the umask's mode and
+            # without .gitignore or claims/: refuse instead; a server start recreates it.
+            raise StoreError(
+                f"the heartbeat directory {self.directory} is gone (deleted?); nothing was "
+                "changed. It is recreated by the next server start, or: mkdir -m 700 "
+                + str(self.directory)
+            )
         try:
-            self._lock.acquire(timeout=self.lock_timeout if timeout is None else timeout)
+            self._lock.acquire(
+                timeout=self.lock_timeout if timeout is None else timeout,
+                poll_interval=LOCK_POLL_S,
+            )
         except Timeout as exc:
             raise StoreBusyError(
                 f"the heartbeat directory {self.directory} stayed locked for "
@@ -177,6 +196,40 @@ class DirectoryStore:
             records.append(record)
         return records, unreadable
 
+    def delete_session(self, session_id: str) -> bool:
+        """Remove ``<dir>/<session_id>.json`` (``gc``, inside :meth:`lock`).
+
+        Returns False when it was already gone. Never touches ``claims/``.
+
+        Raises:
+            StoreError: the file could not be removed.
+        """
+        validate_id(session_id, "session_id")
+        try:
+            os.unlink(self.directory / f"{session_id}.json")
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StoreError(
+                f"cannot remove {session_id}.json in {self.directory}: {exc.strerror or exc}"
+            ) from exc
+        fsync_directory(self.directory)
+        return True
+
+    # -- events -----------------------------------------------------------------
+
+    def append_event(self, event: Event) -> None:
+        """Append to ``events.jsonl`` (inside :meth:`lock`). Raises StoreError."""
+        self.events.append(event)
+
+    def read_events(self) -> list[Event]:
+        """Every readable event, oldest first; torn or foreign lines are skipped."""
+        return self.events.read()[0]
+
+    def prune_events(self, before: datetime, dry_run: bool = False) -> int:
+        """Drop events older than ``before`` (inside :meth:`lock`); see EventLog.prune."""
+        return self.events.prune(before, dry_run=dry_run)
+
     # -- claims -----------------------------------------------------------------
 
     def read_claim(self, plan_id: str) -> ClaimRecord | None:
@@ -189,6 +242,7 @@ class DirectoryStore:
         validate_id(plan_id, "plan_id")
         path = self.claims_dir / f"{plan_id}.json"
         try:
+            _check_real_dir(self.claims_dir)
             return _load(path, ClaimRecord)
         except FileNotFoundError:
             return None
@@ -198,7 +252,24 @@ class DirectoryStore:
     def write_claim(self, claim: ClaimRecord) -> None:
         """Atomically replace ``claims/<plan_id>.json``. Raises StoreError."""
         validate_id(claim.plan_id, "plan_id")
+        try:
+            self._claims_dir_ready()
+        except OSError as exc:
+            raise StoreError(
+                f"cannot use {self.claims_dir}: {exc.strerror or exc}; nothing was changed"
+            ) from exc
         write_atomic(self.claims_dir, f"{claim.plan_id}.json", _dump(claim))
+
+    def _claims_dir_ready(self) -> None:
+        """Create ``claims/`` (0700) when missing, e.g. after the directory was
+        recreated by hand. Raises StoreError when it is a symlink or not a directory
+        (a link would let ledgers be written outside the heartbeat directory)."""
+        try:
+            os.mkdir(self.claims_dir, 0o700)
+        except FileExistsError:
+            _check_real_dir(self.claims_dir)
+        else:
+            os.chmod(self.claims_dir, 0o700)  # whatever the umask
 
     def iter_claims(self) -> Iterator[ClaimRecord]:
         """Every readable claim ledger, sorted by plan id; unreadable ones are skipped."""
@@ -217,6 +288,18 @@ class DirectoryStore:
                 continue
 
 
+def _check_real_dir(path: Path) -> None:
+    """Raise StoreError unless ``path`` is a directory itself, not a symlink to one.
+    FileNotFoundError passes through."""
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a directory"
+        raise StoreError(
+            f"{path} is {what}; claim ledgers are only kept in a real directory inside "
+            "the heartbeat directory (never followed). Remove it and restart the server."
+        )
+
+
 def _dump(model: BaseModel) -> bytes:
     return (model.model_dump_json(indent=2) + "\n").encode()
 
@@ -228,7 +311,9 @@ def _load(path: Path, model: type[M]) -> M:
         raise UnreadableFile("empty file")
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError as exc:
+        raise UnreadableFile("not valid JSON (nested too deeply)") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
         raise UnreadableFile(f"not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise UnreadableFile(f"not a JSON object (a {type(data).__name__})")
@@ -241,6 +326,8 @@ def _load(path: Path, model: type[M]) -> M:
             f"not a valid {model.__name__}: {where}: {first['msg']}"
             + (f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
         ) from exc
+    except (ValueError, OverflowError, RecursionError) as exc:
+        raise UnreadableFile(f"not a valid {model.__name__}: {exc}") from exc
 
 
 __all__ = ["CLAIMS_SUBDIR", "DEFAULT_LOCK_TIMEOUT_S", "DirectoryStore"]

@@ -1,0 +1,131 @@
+"""The human command line: ``status``, ``trace``, ``statusline``, ``history``, ``gc``.
+
+:func:`register` adds the sub-commands to the CLI parser. Each command module
+is imported only when its command runs, and none imports ``mcp``, so the
+commands start fast. They resolve the configuration like the server does
+(flags > environment > ``.ahrena/.directives`` > defaults) and only read the
+heartbeat directory — never creating it — except ``gc``, which removes old
+records of ended and dead sessions.
+
+Exit codes (every command): 0 success; 1 the heartbeat directory could not be
+read or written; 2 a bad flag or configuration value (one line on stderr).
+``statusline`` exits 0 whatever it finds, since a status line must not break.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _lazy(module: str, function: str = "run") -> Any:
+    """A ``run(args)`` that imports ``module`` (relative to this package, e.g.
+    ``".status"`` or ``"..hooks"``) only when called, then calls ``function``."""
+
+    def run(args: argparse.Namespace) -> int:
+        from importlib import import_module
+
+        code: int = getattr(import_module(module, __name__), function)(args)
+        return code
+
+    return run
+
+
+def register(commands: Any) -> None:
+    """Add the observation sub-commands to ``commands`` (an argparse sub-parsers action)."""
+    from ..cli import add_config_flags
+
+    status = commands.add_parser(
+        "status",
+        help="table of sessions and claimed plans",
+        description="Show the sessions (status, health, heartbeat age, seconds until stale) "
+        "and the claimed plans (holder, fencing token, since). Read-only.",
+    )
+    add_config_flags(status, sub_command=True)
+    status.add_argument("--json", action="store_true", help="print JSON (stable field names)")
+    status.add_argument("--all", action="store_true", help="include ended sessions")
+    status.set_defaults(run=_lazy(".status"))
+
+    trace = commands.add_parser(
+        "trace",
+        help="Session Trace of a branch, for a PR body",
+        description="The sessions of a branch with their cumulative active time "
+        "(sum of started -> last heartbeat), as Markdown for a PR body or JSON. Read-only.",
+    )
+    add_config_flags(trace, sub_command=True)
+    trace.add_argument("--branch", help="the branch (default: the current git branch)")
+    trace.add_argument(
+        "--format", choices=["markdown", "json"], default="markdown", help="default: markdown"
+    )
+    trace.set_defaults(run=_lazy(".trace"))
+
+    statusline = commands.add_parser(
+        "statusline",
+        help="one line for Claude Code's status line (reads its JSON on stdin)",
+        description="Read Claude Code's status-line JSON on stdin and print one short line "
+        "for that session: its plan, heartbeat age, other live sessions, a lost claim. "
+        "Always exits 0.",
+    )
+    add_config_flags(statusline, sub_command=True)
+    statusline.set_defaults(run=_lazy(".statusline"))
+
+    history = commands.add_parser(
+        "history",
+        help="a plan's events, newest last",
+        description="The plan's events from the event log: claims, releases, takeovers "
+        "and losses, with fencing tokens. Read-only.",
+    )
+    add_config_flags(history, sub_command=True)
+    history.add_argument("plan_id", metavar="PLAN", help="the plan id, e.g. 043")
+    history.add_argument("--json", action="store_true", help="print JSON")
+    history.set_defaults(run=_lazy(".history"))
+
+    gc = commands.add_parser(
+        "gc",
+        help="remove old records of ended and dead sessions",
+        description="Remove records of ended and dead sessions last seen longer ago than "
+        "--older-than, and older events. Never touches a live or stale session, a claim "
+        "holder, or the claim ledgers (fencing tokens).",
+    )
+    add_config_flags(gc, sub_command=True)
+    gc.add_argument(
+        "--older-than",
+        default="7d",
+        metavar="DURATION",
+        help="e.g. 7d, 12h, 1h30m, 90s (default: 7d)",
+    )
+    gc.add_argument("--dry-run", action="store_true", help="print what would be removed")
+    gc.add_argument("--json", action="store_true", help="print JSON")
+    gc.set_defaults(run=_lazy(".gc"))
+
+
+def register_hooks(commands: Any) -> None:
+    """Add ``hook session-start`` and ``hook session-end`` (Claude Code hooks);
+    :mod:`..hooks` is imported only when a hook runs."""
+    from ..cli import add_config_flags
+
+    hook = commands.add_parser(
+        "hook",
+        help="Claude Code hooks (session-start, session-end)",
+        description="Run as a Claude Code hook: reads the hook's JSON on stdin, always exits 0.",
+    )
+    add_config_flags(hook, sub_command=True)
+    events = hook.add_subparsers(dest="hook_event", metavar="EVENT", required=True)
+    start = events.add_parser(
+        "session-start",
+        help="SessionStart: record the session, print who else is working (hook JSON)",
+    )
+    add_config_flags(start, sub_command=True)
+    start.set_defaults(run=_lazy("..hooks", "run_session_start"))
+    end = events.add_parser(
+        "session-end", help="SessionEnd: end the record and release its claim if no server does"
+    )
+    add_config_flags(end, sub_command=True)
+    end.set_defaults(run=_lazy("..hooks", "run_session_end"))
+
+
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "register", "register_hooks"]

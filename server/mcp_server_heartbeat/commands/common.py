@@ -1,0 +1,152 @@
+"""What every observation command shares: the configuration, a read-only store,
+the reader's view (clock, probe, observer), errors as exit codes, and colour.
+
+No MCP here, and nothing that writes: building a :class:`Reader` resolves the
+configuration and names the directory, it never creates it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from ..cli import PROG, flags_of
+from ..clock import Clock, utc_now
+from ..config import Config, Flags, resolve_config
+from ..errors import ConfigError, HeartbeatError, InvalidInputError, StoreError
+from ..liveness import Observer, Thresholds
+from ..observe import observer_from_env
+from ..probe import ProcessProbe, probe_process
+from ..store.files import DirectoryStore
+from . import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+
+
+@dataclass
+class Reader:
+    """A command's view of the heartbeat directory."""
+
+    config: Config
+    store: DirectoryStore
+    thresholds: Thresholds
+    observer: Observer
+    clock: Clock
+    probe: ProcessProbe
+
+    @property
+    def exists(self) -> bool:
+        """True when the heartbeat directory exists."""
+        return self.store.directory.is_dir()
+
+
+def open_reader(
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    flags: Flags | None = None,
+) -> Reader:
+    """Resolve the configuration as the server does and name the store (read-only).
+
+    Raises:
+        ConfigError: a bad setting.
+    """
+    env = os.environ if env is None else env
+    config = resolve_config(flags or flags_of(args), env, cwd or Path.cwd())
+    return Reader(
+        config=config,
+        store=DirectoryStore(config.dir_path),
+        thresholds=Thresholds(
+            stale_after=float(config.stale_after.value),
+            idle_after=float(config.idle_after.value),
+        ),
+        observer=observer_from_env(env, getattr(args, "session_id", None)),
+        clock=utc_now,
+        probe=probe_process,
+    )
+
+
+def guarded(command: str, body: Callable[[], int], err: TextIO | None = None) -> int:
+    """Run ``body``; turn our errors into one line on stderr and an exit code:
+    2 for a bad value (configuration, input), 1 for storage errors."""
+    err = err or sys.stderr
+    try:
+        return body()
+    except (ConfigError, InvalidInputError) as exc:
+        print(f"{PROG} {command}: {exc}", file=err)
+        return EXIT_USAGE
+    except StoreError as exc:
+        print(f"{PROG} {command}: {exc}", file=err)
+        return EXIT_ERROR
+    except HeartbeatError as exc:
+        print(f"{PROG} {command}: {exc}", file=err)
+        return EXIT_ERROR
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+_STYLE = {
+    "active": "32",
+    "idle": "36",
+    "stale": "33",
+    "dead": "31",
+    "ended": "2",
+    "healthy": "32",
+    "warning": "33",
+    "critical": "31",
+    "bold": "1",
+    "dim": "2",
+}
+
+
+def paint(text: str, style: str | None, colour: bool) -> str:
+    """Wrap ``text`` in the ANSI colour of ``style`` when ``colour`` is on."""
+    code = _STYLE.get(style or "")
+    if not colour or code is None:
+        return text
+    return f"\033[{code}m{text}\033[0m"
+
+
+def table(
+    headers: list[str],
+    rows: list[list[str]],
+    styles: list[list[str | None]] | None = None,
+    colour: bool = False,
+) -> list[str]:
+    """Left-aligned columns separated by two spaces; styles apply per cell."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = [
+        "  ".join(paint(h.ljust(w), "bold", colour) for h, w in zip(headers, widths, strict=True))
+    ]
+    for r, row in enumerate(rows):
+        cells = []
+        for i, cell in enumerate(row):
+            style = styles[r][i] if styles else None
+            cells.append(paint(cell.ljust(widths[i]), style, colour))
+        lines.append("  ".join(cells).rstrip())
+    return [line.rstrip() for line in lines]
+
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Reader",
+    "guarded",
+    "open_reader",
+    "paint",
+    "table",
+    "use_colour",
+]

@@ -1,0 +1,78 @@
+"""``mcp-server-heartbeat history PLAN [--json]``: the plan's events, newest last."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TextIO
+
+from ..clock import format_utc
+from ..observe import plan_events, short_id
+from ..store.events import TRANSITIONS, Event
+from ..validation import validate_id
+from . import EXIT_OK
+from .common import guarded, open_reader, table
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Print the plan's events from the event log. Exit 0 (also when there are
+    none), 1 or 2 (a bad plan id)."""
+    stream = out or sys.stdout
+
+    def body() -> int:
+        plan_id = validate_id(args.plan_id, "PLAN")
+        reader = open_reader(args)
+        events = plan_events(reader.store.read_events(), plan_id)
+        ledger = reader.store.read_claim(plan_id)
+        if args.json:
+            payload = {
+                "plan_id": plan_id,
+                "holder": None if ledger is None else ledger.holder,
+                "fencing_token": None if ledger is None else ledger.fencing_token,
+                "transitions": sum(1 for event in events if event.event in TRANSITIONS),
+                "events": [event.model_dump(mode="json", exclude_none=True) for event in events],
+            }
+            stream.write(json.dumps(payload, indent=2) + "\n")
+            return EXIT_OK
+        if not events:
+            stream.write(f"no events for plan {plan_id} in {reader.store.location}\n")
+            return EXIT_OK
+        lines = table(
+            ["TIME (UTC)", "EVENT", "SESSION", "TOKEN", "DETAILS"],
+            [_row(event) for event in events],
+        )
+        if ledger is not None:
+            holder = short_id(ledger.holder) if ledger.holder else "nobody"
+            lines.append("")
+            transitions = sum(1 for event in events if event.event in TRANSITIONS)
+            lines.append(
+                f"now: held by {holder}, last fencing token {ledger.fencing_token}; "
+                f"{transitions} transition{'s' if transitions != 1 else ''} in the log"
+            )
+        stream.write("\n".join(lines) + "\n")
+        return EXIT_OK
+
+    return guarded("history", body)
+
+
+def _row(event: Event) -> list[str]:
+    details = []
+    if event.previous_holder:
+        details.append(f"from {short_id(event.previous_holder)}")
+    if event.taken_by:
+        details.append(f"to {short_id(event.taken_by)}")
+    if event.reason:
+        details.append(event.reason)
+    if event.force:
+        details.append("force")
+    return [
+        format_utc(event.at)[:-5] + "Z",
+        event.event,
+        short_id(event.session_id),
+        "-" if event.fencing_token is None else str(event.fencing_token),
+        ", ".join(details) or "-",
+    ]
+
+
+__all__ = ["run"]

@@ -1,0 +1,249 @@
+"""``mcp-server-heartbeat statusline``: one short line for Claude Code's status line.
+
+Claude Code runs the configured command on every status-line refresh and
+passes a JSON object on stdin with ``session_id``, ``cwd`` and
+``workspace: {current_dir, project_dir}``. This prints, for that session::
+
+    ♥ 043 #7 · beat 12s ago · 2 others live
+    ⚠ lost 044 to e5b2f9c1 · beat 6m44s ago (stale) · 4 others live
+
+It runs on every refresh, so it is built to stay cheap: it never takes the
+lock and never writes; records are read as plain JSON (no pydantic models)
+and classified by the same rules as everywhere else
+(:func:`~mcp_server_heartbeat.liveness.assess`, with proof of death from
+:func:`~mcp_server_heartbeat.probe.probe_process`); and it never fails: any
+problem becomes a short line and exit code 0, because a broken status line
+helps nobody.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import stat
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..cli import flags_of
+from ..clock import format_duration, parse_utc
+from ..config import resolve_config
+from ..liveness import Observer, Thresholds, assess
+from ..probe import ProcessProbe, probe_process
+from . import EXIT_OK
+
+MAX_STDIN_BYTES = 1024 * 1024
+MAX_RECORD_BYTES = 1024 * 1024
+LIVE = ("active", "idle")
+
+
+def read_input(stream: TextIO) -> dict[str, Any]:
+    """Claude Code's status-line JSON, or {} when stdin is empty, a terminal or not JSON."""
+    try:
+        if stream.isatty():
+            return {}
+        data = json.loads(stream.read(MAX_STDIN_BYTES) or "{}")
+    except (ValueError, OSError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
+    """Print one line for the session named on stdin (or ``--session-id``). Exit 0."""
+    stream = out or sys.stdout
+    data = read_input(stdin or sys.stdin)
+    try:
+        line = render(args, data, os.environ)
+    except Exception as exc:  # a status line never breaks: show the problem briefly
+        text = str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+        line = f"♥ heartbeat: {text}"
+    stream.write(line + "\n")
+    return EXIT_OK
+
+
+def render(args: argparse.Namespace, data: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """The line for ``data`` (Claude Code's status-line JSON).
+
+    The project root is ``--root``, else ``CLAUDE_PROJECT_DIR``, else the
+    ``workspace.project_dir`` Claude Code sends (so no git call is needed).
+
+    Raises:
+        ConfigError: a bad setting (shown on the status line by :func:`run`).
+    """
+    raw_workspace = data.get("workspace")
+    workspace: Mapping[str, Any] = raw_workspace if isinstance(raw_workspace, dict) else {}
+    flags = flags_of(args)
+    project_dir = workspace.get("project_dir") or data.get("cwd")
+    if not flags.root and not env.get("CLAUDE_PROJECT_DIR") and isinstance(project_dir, str):
+        flags = replace(flags, root=project_dir or None)
+    cwd = workspace.get("current_dir") or data.get("cwd")
+    here = Path(cwd) if isinstance(cwd, str) and os.path.isdir(cwd) else Path.cwd()
+    config = resolve_config(flags, env, here)
+    if not config.enabled.value:
+        return "♥ session tracking is off"
+    session_id = (
+        data.get("session_id")
+        or getattr(args, "session_id", None)
+        or env.get("CLAUDE_CODE_SESSION_ID")
+    )
+    return line_for(
+        Path(config.directory.value),
+        session_id if isinstance(session_id, str) else None,
+        datetime.now(UTC),
+        float(config.stale_after.value),
+        float(config.idle_after.value),
+        socket.gethostname(),
+        probe_process,
+    )
+
+
+def line_for(
+    directory: Path,
+    session_id: str | None,
+    now: datetime,
+    stale_after: float,
+    idle_after: float,
+    host: str,
+    probe: ProcessProbe,
+) -> str:
+    """Compose the line: plan and token, heartbeat age, other live sessions, lost claim.
+
+    ``now`` is aware UTC; ``stale_after``/``idle_after`` are seconds.
+    """
+    thresholds = Thresholds(stale_after=stale_after, idle_after=idle_after)
+    observer = Observer(session_id=session_id, host=host)
+
+    def status_of(record: Mapping[str, Any]) -> str:
+        return assess(LightRecord.of(record), now, observer, probe, thresholds).status
+
+    own: dict[str, Any] | None = None
+    others = 0
+    for record in scan(directory):
+        if session_id is not None and record.get("session_id") == session_id:
+            own = record
+            continue
+        if record.get("ended_at") is not None:
+            continue
+        last = _time(record.get("last_heartbeat"))
+        if last is None or _age(now, last) >= stale_after:
+            continue  # stale or worse: not live, no need to probe its process
+        if status_of(record) in LIVE:
+            others += 1
+    others_text = f"{others} other{'s' if others != 1 else ''} live"
+    if own is None:
+        what = "no session record" if session_id else "no session id"
+        return f"♥ {what} · {others_text}"
+    status = status_of(own)
+    beat_at = _time(own.get("last_heartbeat"))
+    beat = "no beat" if beat_at is None else f"beat {format_duration(_age(now, beat_at))} ago"
+    if status not in LIVE:
+        beat += f" ({status})"
+    lost = own.get("claim_lost")
+    if own.get("plan_id"):
+        head = f"♥ {own['plan_id']} #{own.get('fencing_token')}"
+    elif isinstance(lost, dict) and lost.get("plan_id"):
+        taken_by = lost.get("taken_by")
+        to = f" to {str(taken_by)[:8]}" if taken_by else ""
+        head = f"⚠ lost {lost['plan_id']}{to}"
+    else:
+        head = "♥ no plan"
+    return f"{head} · {beat} · {others_text}"
+
+
+def scan(directory: Path) -> list[dict[str, Any]]:
+    """The session records of ``directory`` as plain dicts (``<id>.json`` whose
+    ``session_id`` matches the name); anything unreadable is skipped. Never
+    follows a link, never blocks on a FIFO, never creates anything."""
+    try:
+        names = [
+            entry.name
+            for entry in os.scandir(directory)
+            if entry.name.endswith(".json") and not entry.name.startswith(".")
+        ]
+    except OSError:
+        return []
+    records = []
+    for name in names:
+        data = _read(directory / name)
+        if data is None:
+            continue
+        try:
+            record = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(record, dict) and record.get("session_id") == name[: -len(".json")]:
+            records.append(record)
+    return records
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD_BYTES:
+            return None
+        return os.read(fd, MAX_RECORD_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class LightRecord:
+    """The fields of a session record that the liveness rules read, parsed from
+    plain JSON without pydantic (a :class:`~mcp_server_heartbeat.liveness.RecordLike`)."""
+
+    session_id: str
+    host: str | None
+    pid: int | None
+    pid_started_at: datetime | None
+    client_pid: int | None
+    started_at: datetime | None
+    last_heartbeat: datetime | None
+    last_call_at: datetime | None
+    ended_at: datetime | None
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any]) -> LightRecord:
+        """Parse ``record``; a field of the wrong type counts as missing."""
+        host = record.get("host")
+        return cls(
+            session_id=str(record.get("session_id")),
+            host=host if isinstance(host, str) else None,
+            pid=_int(record.get("pid")),
+            pid_started_at=_time(record.get("pid_started_at")),
+            client_pid=_int(record.get("client_pid")),
+            started_at=_time(record.get("started_at")),
+            last_heartbeat=_time(record.get("last_heartbeat")),
+            last_call_at=_time(record.get("last_call_at")),
+            ended_at=_time(record.get("ended_at")),
+        )
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_utc(value)
+    except ValueError:
+        return None
+
+
+def _age(now: datetime, then: datetime) -> float:
+    return max(0.0, (now - then).total_seconds())
+
+
+__all__ = ["LightRecord", "line_for", "read_input", "render", "run", "scan"]

@@ -1,0 +1,562 @@
+"""Claude Code hooks: ``mcp-server-heartbeat hook session-start|session-end``.
+
+Claude Code runs a hook command with the event's JSON on stdin
+(``session_id``, ``cwd``, ``hook_event_name``, ``transcript_path``, and
+``source`` = startup | resume | clear | compact for SessionStart, ``reason`` =
+clear | logout | prompt_input_exit | other | ... for SessionEnd).
+
+* **session-start** makes sure the session's record exists (the MCP server
+  adopts it when it connects) and prints the hook's JSON output,
+  ``{"hookSpecificOutput": {"hookEventName": "SessionStart",
+  "additionalContext": "..."}}``: this session's id, the project (type,
+  package manager, framework, git branch, remote, root), the active plan,
+  the suggested plan, the other live sessions and their plans, and — on
+  ``compact`` — a reminder to re-confirm what the agent was waiting for.
+* **session-end** marks the record ended with the hook's reason and releases
+  its claim, with the service's own code (:func:`~.service.end_session_record`)
+  under the store's lock — but only when no server process still owns the
+  record: on ``/clear`` Claude Code ends the conversation's session id while
+  the same MCP server keeps running under that id, and a live server ends its
+  record itself when the client disconnects. It prints nothing.
+
+Who the client is: the hook's nearest ancestor that is not a shell (Claude
+Code runs hooks through ``sh -c``). A record the start hook writes carries
+that process as ``pid`` and ``client_pid`` until the server adopts it, so a
+crashed client still leaves proof of death behind.
+
+Both hooks finish well inside a second (no ``mcp`` import, no subprocess, no
+network; lock waits of :data:`HOOK_LOCK_TIMEOUT_S`; a watchdog at
+:data:`HOOK_DEADLINE_S`), print nothing on stdout but the hook's JSON, and
+never fail the user's session: every error goes to stderr and the exit code
+is 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+import psutil
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .clock import Clock, utc_now
+from .config import Config, Flags, resolve_config
+from .errors import HeartbeatError, InvalidInputError
+from .liveness import Observer, Thresholds, assess, view_of
+from .models import PlanHint, ProjectContext, SessionRecord, SessionView
+from .plans import list_plans, suggest_plan
+from .probe import ProcessProbe, probe_process, process_start_time
+from .project import detect_project, find_git_dir
+from .service import end_session_record
+from .store.files import DirectoryStore
+from .validation import validate_id, validate_label
+
+PROG = "mcp-server-heartbeat hook"
+HOOK_LOCK_TIMEOUT_S = 0.5
+"""Seconds a hook waits for the heartbeat directory's lock."""
+HOOK_DEADLINE_S = 3.0
+"""A hook that is still running after this many seconds gives up (exit 0)."""
+MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_OTHERS_SHOWN = 10
+"""At most this many other sessions are described; the rest are counted."""
+
+SHELLS = frozenset(
+    {"sh", "bash", "dash", "zsh", "fish", "ksh", "mksh", "tcsh", "csh", "busybox", "env"}
+)
+"""Process names skipped when looking for the hook's client (Claude Code)."""
+
+START_SOURCES = ("startup", "resume", "clear", "compact")
+
+COMPACT_REMINDER = (
+    "The conversation was just compacted: re-confirm anything you were waiting for before "
+    "relying on it — call heartbeat (it reports claim_lost if your plan was taken) and "
+    "list_sessions (has the session you waited on finished, released or died?)."
+)
+RESUME_REMINDER = (
+    "This session was resumed: call heartbeat to confirm you still hold your plan before "
+    "going on with it."
+)
+PROTOCOL_REMINDER = (
+    "Claim a plan with claim_plan before working on it, heartbeat with activity at step "
+    "boundaries, release it when done."
+)
+
+
+class HookInput(BaseModel):
+    """The part of Claude Code's hook JSON the hooks use; other keys are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    session_id: str
+    cwd: str | None = None
+    hook_event_name: str | None = None
+    source: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """The hook's ancestors on this host: their pids, and the client among them."""
+
+    pids: frozenset[int]
+    client_pid: int | None
+
+    @classmethod
+    def of_this_process(cls) -> Lineage:
+        """Walk up from this process's parent; the client is the first non-shell."""
+        pids: set[int] = set()
+        client: int | None = None
+        try:
+            for parent in psutil.Process().parents():
+                pids.add(parent.pid)
+                if client is None and parent.pid > 1 and _name(parent) not in SHELLS:
+                    client = parent.pid
+        except (psutil.Error, OSError):
+            pass
+        return cls(frozenset(pids), client)
+
+
+def _name(process: psutil.Process) -> str:
+    try:
+        return os.path.basename(process.name())
+    except (psutil.Error, OSError):
+        return ""
+
+
+# -- session-start -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartReport:
+    """What the start hook found; :func:`format_start_context` turns it into text."""
+
+    session_id: str
+    source: str
+    server_session: SessionView | None
+    own: SessionView | None
+    others: list[SessionView]
+    project: ProjectContext
+    suggested: PlanHint | None
+    plans_dir: str
+
+
+def session_start(
+    payload: HookInput,
+    config: Config,
+    env: Mapping[str, str],
+    lineage: Lineage,
+    clock: Clock = utc_now,
+    probe: ProcessProbe = probe_process,
+) -> StartReport:
+    """Make sure the session's record exists, then describe the session's surroundings.
+
+    The record is written (inside the store's lock) only when it is missing or
+    ended: a record the MCP server keeps is left alone. On ``/clear`` Claude
+    Code gives the conversation a new id while the MCP server keeps its
+    original one; when a live server record of the same client is found, no
+    new record is written and that record is the one reported as this
+    conversation's.
+
+    Raises:
+        InvalidInputError: the payload's session id is not a valid id.
+        StoreError, StoreBusyError: the directory could not be prepared or locked.
+    """
+    session_id = validate_id(payload.session_id, "session_id")
+    source = payload.source or "startup"
+    host = socket.gethostname()
+    root = Path(config.root.value)
+    cwd = _payload_cwd(payload)
+    project = detect_project(root, cwd)
+    store = DirectoryStore(config.dir_path, lock_timeout=HOOK_LOCK_TIMEOUT_S)
+    store.prepare()
+    thresholds = Thresholds(
+        stale_after=float(config.stale_after.value), idle_after=float(config.idle_after.value)
+    )
+    with store.lock():
+        records, _unreadable = store.list_sessions()
+        now = clock()
+        by_id = {record.session_id: record for record in records}
+        own = by_id.get(session_id)
+        server = None
+        if own is None or own.ended_at is not None:
+            server = _conversation_server(records, session_id, lineage, host, probe)
+        if (own is None or own.ended_at is not None) and server is None:
+            own = _open_record(session_id, own, payload, project, env, lineage, host, now)
+            if source == "clear" and own.previous_session is None:
+                own = own.model_copy(
+                    update={"previous_session": _previous(records, session_id, lineage, host)}
+                )
+            store.write_session(own)
+            by_id[session_id] = own
+    observer = Observer(
+        session_id=server.session_id if server is not None else session_id,
+        host=host,
+        client_pid=lineage.client_pid,
+        previous_session=own.previous_session if own is not None else None,
+    )
+    views = [view_of(r, assess(r, now, observer, probe, thresholds)) for r in by_id.values()]
+    own_view = next((v for v in views if v.session_id == session_id), None)
+    server_view = next(
+        (v for v in views if server is not None and v.session_id == server.session_id), None
+    )
+    others = [
+        view
+        for view in views
+        if view.relationship in ("other_active", "stale_alive", "stale_remote")
+        and view.session_id != session_id
+    ]
+    others.sort(key=lambda view: (view.plan_id is None, view.started_at or now, view.session_id))
+    hint = suggest_plan(project.branch, list_plans(Path(config.plans_dir.value)))
+    return StartReport(
+        session_id=session_id,
+        source=source,
+        server_session=server_view,
+        own=own_view,
+        others=others,
+        project=project,
+        suggested=hint,
+        plans_dir=str(config.plans_dir.value),
+    )
+
+
+def _payload_cwd(payload: HookInput) -> Path:
+    if payload.cwd and os.path.isabs(payload.cwd) and os.path.isdir(payload.cwd):
+        return Path(payload.cwd)
+    return Path.cwd()
+
+
+def _alive_here(record: SessionRecord, host: str, probe: ProcessProbe) -> bool:
+    return (
+        record.host == host
+        and record.pid is not None
+        and not probe(record.pid, record.pid_started_at).dead
+    )
+
+
+def _conversation_server(
+    records: Sequence[SessionRecord],
+    session_id: str,
+    lineage: Lineage,
+    host: str,
+    probe: ProcessProbe,
+) -> SessionRecord | None:
+    """The live record of another id whose server this hook's client started (the
+    ``/clear`` case), newest heartbeat first; None when there is none."""
+    candidates = [
+        record
+        for record in records
+        if record.session_id != session_id
+        and record.ended_at is None
+        and record.client_pid is not None
+        and record.client_pid in lineage.pids
+        and record.pid not in lineage.pids
+        and _alive_here(record, host, probe)
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda r: (r.last_heartbeat is not None, r.last_heartbeat))
+
+
+def _previous(
+    records: Sequence[SessionRecord], session_id: str, lineage: Lineage, host: str
+) -> str | None:
+    """The newest other record of the same client: the conversation before ``/clear``."""
+    same_client = [
+        record
+        for record in records
+        if record.session_id != session_id
+        and record.host == host
+        and record.client_pid is not None
+        and record.client_pid in lineage.pids
+    ]
+    if not same_client:
+        return None
+    return max(same_client, key=lambda r: (r.started_at is not None, r.started_at)).session_id
+
+
+def _open_record(
+    session_id: str,
+    old: SessionRecord | None,
+    payload: HookInput,
+    project: ProjectContext,
+    env: Mapping[str, str],
+    lineage: Lineage,
+    host: str,
+    now: datetime,
+) -> SessionRecord:
+    """A record for a session no server has written yet (or one that ended and
+    is resumed), owned by the client process until the server adopts it."""
+    client = lineage.client_pid
+    record = SessionRecord(
+        session_id=session_id,
+        entrypoint=env.get("CLAUDE_CODE_ENTRYPOINT") or (old.entrypoint if old else None),
+        agent_version=env.get("AI_AGENT") or (old.agent_version if old else None),
+        branch=project.branch,
+        cwd=str(_payload_cwd(payload)),
+        started_at=(old.started_at if old else None) or now,
+        last_heartbeat=now,
+        last_call_at=now,
+        host=host,
+        pid=client,
+        pid_started_at=process_start_time(client) if client is not None else None,
+        client_pid=client,
+    )
+    if old is not None:
+        record = record.model_copy(
+            update={
+                "role": old.role,
+                "tags": old.tags,
+                "previous_session": old.previous_session,
+                "last_activity": old.last_activity,
+                "adopted_at": now,
+            }
+        )
+    return record
+
+
+def format_start_context(report: StartReport) -> str:
+    """The ``additionalContext`` text: short lines a model reads at session start."""
+    lines: list[str] = []
+    server = report.server_session
+    if server is not None:
+        lines.append(
+            f"Heartbeat: Claude Code started conversation id {report.session_id} on /clear; "
+            f"this conversation's MCP heartbeat server still runs as session "
+            f"{server.session_id}, so your claims and heartbeats are recorded under that id."
+        )
+    else:
+        lines.append(f"Heartbeat: you are session {report.session_id}.")
+    lines.append(_project_line(report.project))
+    mine = server or report.own
+    if mine is not None and mine.plan_id is not None:
+        lines.append(
+            f"Active plan: {mine.plan_id} (claimed by you, fencing token {mine.fencing_token})."
+        )
+    else:
+        lines.append("Active plan: none claimed.")
+    hint = report.suggested
+    if hint is not None and (mine is None or mine.plan_id != hint.plan_id):
+        holder = next((v for v in report.others if v.plan_id == hint.plan_id), None)
+        where = _relative(report.plans_dir, report.project.root)
+        text = (
+            f"Suggested plan: {hint.plan_id} ({where}/{hint.file} matches branch "
+            f"{hint.branch} by {hint.matched_by}) — a hint, not claimed"
+        )
+        if holder is not None:
+            text += f"; it is held by session {holder.session_id} ({holder.status})."
+        else:
+            text += f': call claim_plan(plan_id="{hint.plan_id}") if you take it up.'
+        lines.append(text)
+    if report.others:
+        lines.append(f"Other sessions working here ({len(report.others)}):")
+        lines.extend(_session_line(view) for view in report.others[:MAX_OTHERS_SHOWN])
+        if len(report.others) > MAX_OTHERS_SHOWN:
+            lines.append(
+                f"- ... and {len(report.others) - MAX_OTHERS_SHOWN} more (list_sessions shows all)"
+            )
+    else:
+        lines.append("Other sessions working here: none.")
+    lines.append(PROTOCOL_REMINDER)
+    if report.source == "compact":
+        lines.append(COMPACT_REMINDER)
+    elif report.source == "resume":
+        lines.append(RESUME_REMINDER)
+    return "\n".join(lines)
+
+
+def _project_line(project: ProjectContext) -> str:
+    stacks = []
+    for stack in project.stacks:
+        details = ", ".join(filter(None, [stack.package_manager, *stack.frameworks]))
+        stacks.append(f"{stack.type} ({details})" if details else stack.type)
+    parts = [f"Project: {' + '.join(stacks) if stacks else 'type not detected'}"]
+    if project.git_root is not None:
+        git = f"git branch {project.branch or 'unknown'}"
+        if project.remote_url:
+            git += f", remote {project.remote_url}"
+        parts.append(git)
+    parts.append(f"root {project.root}")
+    return "; ".join(parts) + "."
+
+
+def _session_line(view: SessionView) -> str:
+    details = [view.status, f"plan {view.plan_id}" if view.plan_id else "no plan"]
+    if view.branch:
+        details.append(f"branch {view.branch}")
+    if view.role:
+        details.append(f"role {view.role}")
+    if view.last_activity:
+        details.append(f"activity {json.dumps(view.last_activity, ensure_ascii=False)}")
+    return f"- {view.session_id}: {', '.join(details)}"
+
+
+def _relative(path: str, root: str) -> str:
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return path
+
+
+# -- session-end ---------------------------------------------------------------------
+
+
+def session_end(
+    payload: HookInput,
+    config: Config,
+    lineage: Lineage,
+    clock: Clock = utc_now,
+    probe: ProcessProbe = probe_process,
+) -> SessionRecord | None:
+    """End the session's record unless a server process still owns it.
+
+    The record is ended (claim released in the ledger, ``ended_at`` and
+    ``end_reason`` = the hook's reason) when it is on this host and its
+    ``pid`` is missing, is this hook's own client (a record the start hook
+    wrote), or is proven dead. A live server is left alone: it ends its
+    record itself on disconnect, and on ``/clear`` it keeps serving.
+
+    Returns:
+        The ended record, or None when nothing was changed.
+
+    Raises:
+        InvalidInputError: the payload's session id is not a valid id.
+        StoreError, StoreBusyError: nothing was changed.
+    """
+    session_id = validate_id(payload.session_id, "session_id")
+    try:
+        reason = validate_label(payload.reason or "other", "reason")
+    except InvalidInputError:
+        reason = "other"
+    if not config.dir_path.is_dir():
+        return None
+    host = socket.gethostname()
+
+    def may_end(record: SessionRecord) -> bool:
+        if record.host != host:
+            return False
+        if record.pid is None or record.pid in lineage.pids:
+            return True
+        return probe(record.pid, record.pid_started_at).dead
+
+    store = DirectoryStore(config.dir_path, lock_timeout=HOOK_LOCK_TIMEOUT_S)
+    return end_session_record(
+        store, session_id, reason, may_end, clock=clock, probe=probe, lock_timeout=None
+    )
+
+
+# -- command line --------------------------------------------------------------------
+
+
+def run_session_start(args: argparse.Namespace) -> int:
+    """``hook session-start``: print the SessionStart hook JSON; exit 0 whatever happens."""
+    with _never_fail("session-start"):
+        payload = _read_payload()
+        config = _config(args, payload)
+        if not config.enabled.value:
+            return 0
+        report = session_start(payload, config, os.environ, Lineage.of_this_process())
+        output = {
+            "hookSpecificOutput": {
+                "hookEventName": "SessionStart",
+                "additionalContext": format_start_context(report),
+            }
+        }
+        sys.stdout.write(json.dumps(output, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def run_session_end(args: argparse.Namespace) -> int:
+    """``hook session-end``: end the record if no server owns it; prints nothing; exit 0."""
+    with _never_fail("session-end"):
+        payload = _read_payload()
+        config = _config(args, payload)
+        if config.enabled.value:
+            session_end(payload, config, Lineage.of_this_process())
+    return 0
+
+
+class _Deadline(BaseException):
+    """Raised by the watchdog; a BaseException so no library swallows it."""
+
+
+@contextmanager
+def _never_fail(event: str) -> Iterator[None]:
+    """Arm the watchdog; turn every error into one stderr line (the exit code stays 0)."""
+
+    def expire(_signum: int, _frame: FrameType | None) -> None:
+        raise _Deadline
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, HOOK_DEADLINE_S)
+    try:
+        yield
+    except _Deadline:
+        print(f"{PROG} {event}: gave up after {HOOK_DEADLINE_S:g} s", file=sys.stderr)
+    except HeartbeatError as exc:
+        print(f"{PROG} {event}: {exc}", file=sys.stderr)
+    except Exception as exc:
+        print(f"{PROG} {event}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _read_payload() -> HookInput:
+    """Claude Code's hook JSON from stdin. Raises InvalidInputError."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise InvalidInputError("expects Claude Code's hook JSON on stdin")
+    raw = sys.stdin.buffer.read(MAX_PAYLOAD_BYTES + 1)
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise InvalidInputError(f"hook input larger than {MAX_PAYLOAD_BYTES} bytes")
+    try:
+        return HookInput.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "input"
+        raise InvalidInputError(
+            f"hook input is not Claude Code's hook JSON ({where}: {first['msg']})"
+        ) from exc
+
+
+def _config(args: argparse.Namespace, payload: HookInput) -> Config:
+    """Resolve the configuration like the server, from the payload's ``cwd``,
+    finding the git top level from files (no ``git`` subprocess)."""
+
+    def toplevel(path: Path) -> Path | None:
+        found = find_git_dir(path)
+        return found[0] if found else None
+
+    flags = Flags(
+        root=getattr(args, "root", None),
+        dir=getattr(args, "dir", None),
+        interval=getattr(args, "interval", None),
+        stale_after=getattr(args, "stale_after", None),
+        idle_after=getattr(args, "idle_after", None),
+        session_id=None,
+    )
+    return resolve_config(flags, os.environ, _payload_cwd(payload), find_toplevel=toplevel)
+
+
+__all__ = [
+    "HOOK_DEADLINE_S",
+    "HOOK_LOCK_TIMEOUT_S",
+    "HookInput",
+    "Lineage",
+    "StartReport",
+    "format_start_context",
+    "run_session_end",
+    "run_session_start",
+    "session_end",
+    "session_start",
+]
