@@ -26,10 +26,8 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
-from mcp.server.stdio import stdio_server
-from mcp.shared.message import SessionMessage
-from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError, ToolAnnotations
-from pydantic import ConfigDict, Field, ValidationError, WithJsonSchema
+from mcp.types import ToolAnnotations
+from pydantic import Field, WithJsonSchema
 
 from .errors import HeartbeatError
 from .heartbeat import run_heartbeat, watch_parent
@@ -44,6 +42,7 @@ from .models import (
     Status,
     Tags,
 )
+from .protocol import forbid_extra_arguments
 from .resources import NotFoundError, plan_json, session_json, sessions_json
 from .runtime import Runtime
 from .service import SessionService
@@ -137,7 +136,7 @@ def build_app(runtime: Runtime) -> MCPServer[Runtime]:
     )
     _register_tools(app)
     _register_resources(app, runtime)
-    _forbid_extra_arguments(app)
+    forbid_extra_arguments(app)
     return app
 
 
@@ -341,72 +340,6 @@ def _register_tools(app: MCPServer[Runtime]) -> None:
         )
 
 
-def _forbid_extra_arguments(app: MCPServer[Runtime]) -> None:
-    """Refuse unknown tool arguments instead of dropping them.
-
-    The SDK validates arguments with a model that ignores unknown keys, so a
-    misspelt ``fencing_tokne`` would release without the token check. Each
-    tool's argument model becomes a subclass with ``extra="forbid"`` (the error
-    names the argument: "Extra inputs are not permitted") and its input schema
-    says ``additionalProperties: false``. Fault suite: bad input, fuzzed.
-    """
-    manager = getattr(app, "_tool_manager", None)
-    if manager is None:  # pragma: no cover - SDK internals moved; keep serving
-        log.warning("cannot make tools refuse unknown arguments with this SDK version")
-        return
-    for tool in manager.list_tools():
-        base = tool.fn_metadata.arg_model
-        strict = type(
-            base.__name__,
-            (base,),
-            {"model_config": ConfigDict(**{**base.model_config, "extra": "forbid"})},
-        )
-        tool.fn_metadata.arg_model = strict
-        tool.parameters = {**tool.parameters, "additionalProperties": False}
-
-
-async def serve_stdio(app: MCPServer[Runtime]) -> None:
-    """Serve MCP over stdin/stdout, answering malformed lines.
-
-    The SDK's stdio transport drops a line that is not JSON-RPC without a
-    word, so a client waits forever. Here such a line gets a JSON-RPC error
-    (``-32700`` parse error, or ``-32600`` invalid request; ``id`` null, as
-    JSON-RPC 2.0 says when the id cannot be known) and serving goes on.
-    """
-    lowlevel = app._lowlevel_server  # what MCPServer.run_stdio_async drives
-    async with stdio_server() as (read_stream, write_stream):
-        send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-
-        async def pump() -> None:
-            async with send:
-                async for item in read_stream:
-                    if isinstance(item, Exception):
-                        await write_stream.send(SessionMessage(_protocol_error(item)))
-                    else:
-                        await send.send(item)
-
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(pump)
-            await lowlevel.run(receive, write_stream, lowlevel.create_initialization_options())
-            tasks.cancel_scope.cancel()
-
-
-def _protocol_error(exc: Exception) -> JSONRPCError:
-    """The JSON-RPC error for a line the transport could not read as a message."""
-    parse = isinstance(exc, ValidationError) and any(
-        error["type"] == "json_invalid" for error in exc.errors()
-    )
-    if parse or not isinstance(exc, ValidationError):
-        error = ErrorData(code=PARSE_ERROR, message="Parse error: the line is not valid JSON")
-    else:
-        error = ErrorData(
-            code=INVALID_REQUEST,
-            message="Invalid Request: not a JSON-RPC 2.0 request, notification or response",
-        )
-    log.warning("answered a malformed line on stdin with JSON-RPC error %d", error.code)
-    return JSONRPCError(jsonrpc="2.0", id=None, error=error)
-
-
 def _register_resources(app: MCPServer[Runtime], runtime: Runtime) -> None:
     """Read-only JSON views of the directory; the content comes from ``resources``."""
 
@@ -505,6 +438,5 @@ __all__ = [
     "INSTRUCTIONS",
     "SERVER_NAME",
     "build_app",
-    "serve_stdio",
     "server_version",
 ]

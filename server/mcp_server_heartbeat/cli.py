@@ -133,7 +133,8 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     import anyio
 
-    from .app import build_app, serve_stdio
+    from .app import build_app
+    from .protocol import serve_stdio
 
     app = build_app(runtime)
     config = runtime.config
