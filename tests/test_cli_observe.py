@@ -319,6 +319,31 @@ def test_gc_dry_run_then_removes_only_old_ended_and_dead(world: Path) -> None:
     assert [e.event for e in events if e.plan_id == "044"] == ["claim_taken_over", "claim_lost"]
 
 
+def test_gc_removes_old_temp_files_of_killed_writes_only(world: Path) -> None:
+    directory = world / "sessions"
+    old = [directory / ".x.json.abc123.tmp", directory / "claims" / ".043.json.def456.tmp"]
+    fresh = directory / ".y.json.ghi789.tmp"
+    for path in [*old, fresh]:
+        path.write_text('{"half": ')
+    long_ago = (datetime.now(UTC) - timedelta(days=8)).timestamp()
+    for path in old:
+        os.utime(path, (long_ago, long_ago))
+
+    def kept() -> dict[str, bytes]:
+        return {
+            str(p.relative_to(directory)): p.read_bytes()
+            for p in [*directory.glob("*.json"), *directory.glob("claims/*.json")]
+        }
+
+    before = kept()
+    done = cli(world, "gc")
+    assert done.returncode == 0, done.stderr
+    assert "removed 2 temp files of interrupted writes" in done.stdout
+    assert [p.exists() for p in old] == [False, False]
+    assert fresh.exists()
+    assert kept() == before  # records and claim ledgers untouched
+
+
 def test_gc_default_keeps_a_week(world: Path) -> None:
     done = cli(world, "gc")
     assert done.returncode == 0

@@ -296,6 +296,14 @@ class GcReport(BaseModel):
     removed: list[Removed]
     kept: int = Field(description="Session records left in place.")
     events_dropped: int
+    temp_files_removed: list[str] = Field(
+        default_factory=list,
+        description="Leftovers of writes killed before their rename (never visible to readers).",
+    )
+
+
+TEMP_FILE_GRACE_S = 60.0
+"""gc leaves temp files younger than this (seconds), whatever ``--older-than`` says."""
 
 
 def collect_garbage(
@@ -314,7 +322,8 @@ def collect_garbage(
     record there, so a session adopted or revived meanwhile is kept. It never
     removes a session that is active, idle or stale (not proven dead), nor one
     a claim ledger still names as holder, and it never touches ``claims/``
-    (the fencing-token ledgers) or unreadable files.
+    ledgers (the fencing-token high-water marks) or unreadable files. It also
+    removes temp files of writes killed before their rename.
 
     Raises:
         InvalidInputError: ``older_than_s`` is negative.
@@ -350,6 +359,10 @@ def collect_garbage(
                 )
             )
         dropped = store.prune_events(cutoff, dry_run=dry_run)
+        # A write in flight is under this lock too; the extra minute is for safety.
+        debris = store.prune_temp_files(
+            min(cutoff, now - timedelta(seconds=TEMP_FILE_GRACE_S)), dry_run=dry_run
+        )
     return GcReport(
         dry_run=dry_run,
         older_than_s=older_than_s,
@@ -357,6 +370,7 @@ def collect_garbage(
         removed=removed,
         kept=kept,
         events_dropped=dropped,
+        temp_files_removed=debris,
     )
 
 

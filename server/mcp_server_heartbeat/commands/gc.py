@@ -56,6 +56,11 @@ def render(report: GcReport) -> list[str]:
         f"{'s' if report.events_dropped != 1 else ''}; kept {report.kept} record"
         f"{'s' if report.kept != 1 else ''} (claim ledgers are never removed)"
     )
+    if report.temp_files_removed:
+        lines.append(
+            f"{verb} {len(report.temp_files_removed)} temp file"
+            f"{'s' if len(report.temp_files_removed) != 1 else ''} of interrupted writes"
+        )
     return lines
 
 

@@ -79,6 +79,12 @@ class Store(Protocol):
         already gone. Claim ledgers are never deleted. Raises StoreError."""
         ...
 
+    def prune_temp_files(self, before: datetime, dry_run: bool = False) -> list[str]:
+        """Remove the debris of writes killed before they completed, last modified
+        before ``before`` (UTC), inside ``lock()``; returns their names. A store
+        with no such debris returns []. Raises StoreError."""
+        ...
+
     def prune_events(self, before: datetime, dry_run: bool = False) -> int:
         """Drop events older than ``before`` (UTC) inside ``lock()``; returns how
         many were (or, with ``dry_run``, would be) dropped. Raises StoreError."""

@@ -216,6 +216,39 @@ class DirectoryStore:
         fsync_directory(self.directory)
         return True
 
+    def prune_temp_files(self, before: datetime, dry_run: bool = False) -> list[str]:
+        """Remove hidden temp files (``.<name>.<random>.tmp``) of writes that were
+        killed before their rename, in the directory and ``claims/``, last
+        modified before ``before`` (UTC). Readers never see them; this only
+        frees the space. Returns their paths relative to the directory.
+
+        Raises:
+            StoreError: a file could not be removed.
+        """
+        cutoff = before.timestamp()
+        removed: list[str] = []
+        for folder in (self.directory, self.claims_dir):
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                name = entry.name
+                if not (name.startswith(".") and name.endswith(".tmp")):
+                    continue
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                    if not stat.S_ISREG(info.st_mode) or info.st_mtime >= cutoff:
+                        continue
+                    if not dry_run:
+                        os.unlink(entry.path)
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    raise StoreError(f"cannot remove {entry.path}: {exc.strerror or exc}") from exc
+                removed.append(str(Path(entry.path).relative_to(self.directory)))
+        return sorted(removed)
+
     # -- events -----------------------------------------------------------------
 
     def append_event(self, event: Event) -> None:
