@@ -13,8 +13,8 @@ from mcp_server_heartbeat.app import build_app
 from mcp_server_heartbeat.config import Flags, resolve_config
 from mcp_server_heartbeat.errors import ConfigError, InvalidInputError
 from mcp_server_heartbeat.runtime import open_runtime
-from mcp_server_heartbeat.service import parse_tags
 from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.tags import parse_tags
 
 KINDS = ("feature", "bugfix", "review")
 

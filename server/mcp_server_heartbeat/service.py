@@ -31,8 +31,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from .clock import Clock, utc_now
 from .errors import InvalidInputError, StoreBusyError, StoreError
 from .identity import Identity
@@ -53,11 +51,9 @@ from .models import (
 from .probe import ProcessProbe, probe_process
 from .store import Store
 from .store.events import Event, EventKind
+from .tags import parse_tags
 from .validation import (
-    MAX_KIND_CHARS,
-    MAX_TOPIC_CHARS,
     validate_id,
-    validate_kebab,
     validate_label,
 )
 
@@ -119,6 +115,45 @@ class SessionService:
         self._record_value: SessionRecord | None = None
         self._unreported_loss: ClaimLost | None = None
         self._ended = False
+
+    @classmethod
+    def for_record(
+        cls,
+        store: Store,
+        record: SessionRecord,
+        clock: Clock = utc_now,
+        probe: ProcessProbe = probe_process,
+    ) -> SessionService:
+        """A service acting for a session recorded by another process (its identity
+        is read from ``record``), without :meth:`start`: e.g. to :meth:`end` it on
+        behalf of a server that is gone."""
+        identity = Identity(
+            session_id=record.session_id,
+            session_id_source="record",
+            entrypoint=record.entrypoint,
+            agent_version=record.agent_version,
+            branch=record.branch,
+            cwd=record.cwd or "",
+            host=record.host or "",
+            pid=record.pid or 0,
+            pid_started_at=record.pid_started_at,
+            client_pid=record.client_pid or 0,
+        )
+        service = cls(
+            store,
+            identity,
+            Thresholds(),
+            interval=record.heartbeat_interval_s or 0.0,
+            clock=clock,
+            probe=probe,
+        )
+        service._record = record
+        return service
+
+    @property
+    def record(self) -> SessionRecord:
+        """This session's record as last written (or about to be)."""
+        return self._current()
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -838,71 +873,9 @@ def end_session_record(
         record = store.read_session(session_id)
         if record is None or record.ended_at is not None or not may_end(record):
             return None
-        identity = Identity(
-            session_id=record.session_id,
-            session_id_source="record",
-            entrypoint=record.entrypoint,
-            agent_version=record.agent_version,
-            branch=record.branch,
-            cwd=record.cwd or "",
-            host=record.host or "",
-            pid=record.pid or 0,
-            pid_started_at=record.pid_started_at,
-            client_pid=record.client_pid or 0,
-        )
-        service = SessionService(
-            store,
-            identity,
-            Thresholds(),
-            interval=record.heartbeat_interval_s or 0.0,
-            clock=clock,
-            probe=probe,
-        )
-        service._record = record
+        service = SessionService.for_record(store, record, clock=clock, probe=probe)
         service.end(reason, lock_timeout)
-        return service._record
-
-
-def parse_tags(tags: object, kinds: Collection[str] | None = None) -> Tags:
-    """Validate tags (seed: session-tracking codex, section 9).
-
-    Accepted: ``{"kind": "feature", "topics": ["auth", "review-loop"]}`` — kind
-    optional, lowercase kebab-case of at most 40 characters and, when ``kinds``
-    is given (``session_tracking.tags.kinds`` in ``.ahrena/.directives``), one
-    of them; 0 to 2 topics, each lowercase kebab-case of at most 20 characters.
-
-    Raises:
-        InvalidInputError: anything else (a flat list, extra keys, wrong types,
-            a kind outside the vocabulary); the message says what is accepted.
-    """
-    if isinstance(tags, Tags):
-        tags = tags.model_dump()
-    if not isinstance(tags, Mapping):
-        raise InvalidInputError(
-            'tags must be an object like {"kind": "feature", "topics": ["auth"]}, '
-            f"not a {type(tags).__name__}"
-        )
-    extra = sorted(set(tags) - {"kind", "topics"})
-    if extra:
-        raise InvalidInputError(
-            f"tags has unknown keys {extra}: only 'kind' and 'topics' are accepted"
-        )
-    topics = tags.get("topics") or []
-    if not isinstance(topics, list) or len(topics) > 2:
-        raise InvalidInputError("tags.topics must be a list of at most 2 topics")
-    kind = tags.get("kind")
-    if kind is not None and kinds is not None and kind not in kinds:
-        raise InvalidInputError(
-            f"tags.kind {kind!r} is not in this project's vocabulary "
-            f"(.ahrena/.directives session_tracking.tags.kinds): use one of {', '.join(kinds)}"
-        )
-    try:
-        return Tags(
-            kind=None if kind is None else validate_kebab(kind, "tags.kind", MAX_KIND_CHARS),
-            topics=[validate_kebab(t, "tags.topics[]", MAX_TOPIC_CHARS) for t in topics],
-        )
-    except ValidationError as exc:  # pragma: no cover - guarded above
-        raise InvalidInputError(f"tags are not accepted: {exc.errors()[0]['msg']}") from exc
+        return service.record
 
 
 _REASON_TEXT: dict[TakeoverReason, str] = {
@@ -940,4 +913,4 @@ def _refusal(plan_id: str, holder: SessionView) -> str:
     )
 
 
-__all__ = ["ROLES", "STATUSES", "SessionService", "end_session_record", "parse_tags"]
+__all__ = ["ROLES", "STATUSES", "SessionService", "end_session_record"]
