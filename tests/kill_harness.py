@@ -27,7 +27,6 @@ import multiprocessing
 import os
 import random
 import signal
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,22 +52,10 @@ class KillReport:
 
 
 def _identity(session_id: str, cwd: str) -> Any:
-    from mcp_server_heartbeat.identity import Identity
-    from mcp_server_heartbeat.probe import process_start_time
+    """This process's identity, as the server reads it."""
+    from mcp_server_heartbeat.identity import detect_identity
 
-    pid = os.getpid()
-    return Identity(
-        session_id=session_id,
-        session_id_source="kill9",
-        entrypoint="kill9",
-        agent_version="kill9/1",
-        branch=None,
-        cwd=cwd,
-        host=socket.gethostname(),
-        pid=pid,
-        pid_started_at=process_start_time(pid),
-        client_pid=os.getppid(),
-    )
+    return detect_identity(session_id, {}, Path(cwd))
 
 
 def _victim(

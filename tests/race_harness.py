@@ -43,7 +43,6 @@ import json
 import multiprocessing
 import os
 import random
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,26 +102,13 @@ def _now_ns() -> int:
 def _worker(
     index: int, directory: str, work: str, config: RaceConfig, barrier: Any
 ) -> None:  # pragma: no cover - runs in the child processes
-    from mcp_server_heartbeat.identity import Identity
+    from mcp_server_heartbeat.identity import detect_identity
     from mcp_server_heartbeat.liveness import Thresholds
-    from mcp_server_heartbeat.probe import process_start_time
     from mcp_server_heartbeat.service import SessionService
     from mcp_server_heartbeat.store.files import DirectoryStore
 
-    pid = os.getpid()
     session_id = f"racer-{index}"
-    identity = Identity(
-        session_id=session_id,
-        session_id_source="race",
-        entrypoint="race",
-        agent_version="race/1",
-        branch=None,
-        cwd=work,
-        host=socket.gethostname(),
-        pid=pid,
-        pid_started_at=process_start_time(pid),
-        client_pid=os.getppid(),
-    )
+    identity = detect_identity(session_id, {}, Path(work))
     store = DirectoryStore(Path(directory), lock_timeout=30.0)
     if config.sabotage_lock:
         store.lock = lambda timeout=None: contextlib.nullcontext()  # type: ignore[method-assign]

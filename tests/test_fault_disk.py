@@ -25,6 +25,7 @@ import anyio
 import pytest
 from mcp import Client
 
+from as_nobody import NOBODY, as_nobody
 from mcp_server_heartbeat import app as app_module
 from mcp_server_heartbeat.config import Flags, resolve_config
 from mcp_server_heartbeat.errors import StoreError
@@ -37,8 +38,6 @@ from mcp_server_heartbeat.store import atomic
 from mcp_server_heartbeat.store.files import DirectoryStore
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-NOBODY = 65534
 
 
 @dataclass
@@ -205,26 +204,7 @@ def test_really_read_only_directory_as_another_user() -> None:
         DirectoryStore(directory).prepare()
         for path in [directory, *directory.rglob("*")]:
             os.lchown(path, NOBODY, NOBODY)
-        read_end, write_end = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            code = 1
-            try:
-                os.close(read_end)
-                os.setgroups([])
-                os.setgid(NOBODY)
-                os.setuid(NOBODY)
-                out = _read_only_scenario(directory)
-                os.write(write_end, json.dumps(out).encode())
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(write_end)
-        with os.fdopen(read_end, "rb") as pipe:
-            data = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        out = json.loads(data)
+        out = as_nobody(lambda: _read_only_scenario(directory))
         assert "Permission denied" in out["error"]
         assert out["record_intact"] is True
         assert out["recovered"] is True

@@ -16,19 +16,17 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from as_nobody import NOBODY, as_nobody
 from mcp_server_heartbeat.models import SessionRecord
 from mcp_server_heartbeat.store.files import DirectoryStore
 from stdio_client import StdioServer
 
 pytestmark = pytest.mark.slow
-
-NOBODY = 65534
 
 # file name -> (content or kind, words the reason must contain)
 HOSTILE: dict[str, tuple[object, str]] = {
@@ -201,30 +199,6 @@ def _listing(directory: Path) -> dict[str, object]:
     }
 
 
-def _as_nobody(work: Callable[[], dict[str, object]]) -> dict[str, object]:
-    """Run ``work`` in a forked child that has dropped root; return its JSON result."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            os.write(write_end, json.dumps(work()).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    result: dict[str, object] = json.loads(data)
-    return result
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to arrange another user's file")
 def test_file_of_another_user_is_unreadable_not_fatal() -> None:
     """As user ``nobody`` (a forked child that drops root with setuid): a 0600
@@ -243,7 +217,7 @@ def test_file_of_another_user_is_unreadable_not_fatal() -> None:
         for path in [directory, *directory.rglob("*")]:
             if path != foreign:
                 os.lchown(path, NOBODY, NOBODY)
-        seen = _as_nobody(lambda: _listing(directory))
+        seen = as_nobody(lambda: _listing(directory))
         assert seen["ids"] == ["good-1"]
         assert "Permission denied" in seen["unreadable"]["foreign.json"]
         assert json.loads(foreign.read_text()) == {"session_id": "foreign"}
