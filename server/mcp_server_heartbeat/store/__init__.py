@@ -10,7 +10,9 @@ Contract every implementation keeps:
 
 * ``lock()`` is an exclusive section across every process sharing the store;
   every read-modify-write of sessions or claims happens inside it. It raises
-  :class:`~mcp_server_heartbeat.errors.StoreBusyError` after its timeout.
+  :class:`~mcp_server_heartbeat.errors.StoreBusyError` after its timeout. It is
+  re-entrant within one thread (``end_session_record`` ends a session inside
+  the section in which it judged it).
 * A write is atomic: a reader sees the old record or the new one, never a mix.
 * Readers (``read_*``, ``list_*``) never modify the store and need no lock.
 * ``write_claim`` never lowers a plan's ``fencing_token``.
