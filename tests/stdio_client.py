@@ -31,6 +31,20 @@ def clean_env(root: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run_console(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the console script to completion with no stdin (start-up failures)."""
+    return subprocess.run(
+        [CONSOLE_SCRIPT, *args],
+        cwd=root,
+        env=clean_env(root),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
 class StdioServer:
     """The console script as a subprocess, spoken to line by line."""
 

@@ -3,14 +3,13 @@ resolution, and bad values refused with one line naming them."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from mcp_server_heartbeat.config import Flags, resolve_config
 from mcp_server_heartbeat.errors import ConfigError
-from stdio_client import CONSOLE_SCRIPT, clean_env
+from stdio_client import run_console
 
 
 def no_git(_: Path) -> Path | None:
@@ -120,45 +119,21 @@ def test_bad_values_are_refused_naming_the_value(root, flags, env, text, says):
 
 def test_invalid_directives_stop_the_server_with_exit_2_before_the_transport(root):
     directives(root, "session_tracking: [\n")
-    done = subprocess.run(
-        [CONSOLE_SCRIPT],
-        cwd=root,
-        env=clean_env(root),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = run_console(root)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.count("\n") == 1 and "not valid YAML" in done.stderr
 
 
 def test_a_directory_that_cannot_be_created_is_exit_2(root):
     (root / "blocker").write_text("a file where the directory should go")
-    done = subprocess.run(
-        [CONSOLE_SCRIPT, "--dir", "blocker/sessions"],
-        cwd=root,
-        env=clean_env(root),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = run_console(root, "--dir", "blocker/sessions")
     assert (done.returncode, done.stdout) == (2, "")
     assert "cannot create the heartbeat directory" in done.stderr
     assert (root / "blocker").read_text() == "a file where the directory should go"
 
 
 def test_a_bad_session_id_is_exit_2(root):
-    done = subprocess.run(
-        [CONSOLE_SCRIPT, "--session-id", "../escape"],
-        cwd=root,
-        env=clean_env(root),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = run_console(root, "--session-id", "../escape")
     assert done.returncode == 2
     assert "--session-id '../escape' is not accepted" in done.stderr
     assert not (root.parent / "escape.json").exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stdio_client import CONSOLE_SCRIPT, StdioServer, clean_env, wait_until
+from stdio_client import CONSOLE_SCRIPT, StdioServer, clean_env, run_console, wait_until
 
 FAST = ("--interval", "0.5", "--stale-after", "5")
 
@@ -145,15 +145,7 @@ def test_orphaned_server_ends_when_its_client_dies(root, tmp_path):
 
 
 def test_bad_flag_fails_before_the_transport_with_one_line(root):
-    done = subprocess.run(
-        [CONSOLE_SCRIPT, "--stale-after", "-1"],
-        cwd=root,
-        env=clean_env(root),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = run_console(root, "--stale-after", "-1")
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.strip().count("\n") == 0
