@@ -425,6 +425,25 @@ def test_commands_do_not_import_mcp(world: Path, args: list[str]) -> None:
     assert "MCP-MODULES []" in done.stderr
 
 
+def test_statusline_does_not_load_pydantic(world: Path) -> None:
+    """The status line runs on every refresh: records are parsed as plain JSON."""
+    code = (
+        "import sys; from mcp_server_heartbeat.cli import main; "
+        f"rc = main({['statusline', '--root', str(world), '--dir', 'sessions']!r}); "
+        "print('PYDANTIC', 'pydantic' in sys.modules, file=sys.stderr); sys.exit(rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        input=status_input(world, IDS["A"]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("♥ 043")
+    assert "PYDANTIC False" in done.stderr
+
+
 def test_trace_defaults_to_the_current_git_branch(world: Path) -> None:
     subprocess.run(["git", "init", "-q", "-b", "feat-x", str(world)], check=True)
     done = cli(world, "trace")

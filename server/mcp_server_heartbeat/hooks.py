@@ -59,7 +59,7 @@ from .probe import ProcessProbe, probe_process, process_start_time
 from .project import detect_project, find_git_dir
 from .service import end_session_record
 from .store.files import DirectoryStore
-from .validation import validate_id, validate_label
+from .validation import describe_validation_error, validate_id, validate_label
 
 PROG = "mcp-server-heartbeat hook"
 HOOK_LOCK_TIMEOUT_S = 0.5
@@ -522,10 +522,8 @@ def _read_payload() -> HookInput:
     try:
         return HookInput.model_validate_json(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "input"
         raise InvalidInputError(
-            f"hook input is not Claude Code's hook JSON ({where}: {first['msg']})"
+            f"hook input is not Claude Code's hook JSON ({describe_validation_error(exc, 'input')})"
         ) from exc
 
 

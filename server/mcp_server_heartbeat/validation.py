@@ -10,6 +10,10 @@ no ``..``, no hidden files and no unicode look-alikes).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the status line imports this module and must not load pydantic
+    from pydantic import ValidationError
 
 from .errors import InvalidInputError
 
@@ -37,6 +41,16 @@ def validate_id(value: object, field: str) -> str:
         f"{field} {shown} is not accepted: use 1 to 128 ASCII letters, digits, '.', '_' or '-', "
         f"starting with a letter or digit (pattern {ID_PATTERN}), e.g. '043' or 'feat-login'."
     )
+
+
+def describe_validation_error(exc: ValidationError, whole: str) -> str:
+    """One line for a pydantic error: ``where: message`` of the first error, and
+    how many more there are. ``whole`` names the location when the error is
+    about the whole object (e.g. ``"record"``)."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or whole
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
 
 
 MAX_LABEL_CHARS = 200
@@ -90,6 +104,7 @@ __all__ = [
     "MAX_KIND_CHARS",
     "MAX_LABEL_CHARS",
     "MAX_TOPIC_CHARS",
+    "describe_validation_error",
     "validate_id",
     "validate_kebab",
     "validate_label",

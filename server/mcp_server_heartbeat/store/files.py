@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import StoreBusyError, StoreError
 from ..models import ClaimRecord, SessionRecord, Unreadable
-from ..validation import validate_id
+from ..validation import describe_validation_error, validate_id
 from .atomic import UnreadableFile, fsync_directory, read_guarded, write_atomic
 from .events import Event, EventLog
 
@@ -353,11 +353,8 @@ def _load(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "record"
         raise UnreadableFile(
-            f"not a valid {model.__name__}: {where}: {first['msg']}"
-            + (f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+            f"not a valid {model.__name__}: {describe_validation_error(exc, 'record')}"
         ) from exc
     except (ValueError, OverflowError, RecursionError) as exc:
         raise UnreadableFile(f"not a valid {model.__name__}: {exc}") from exc
