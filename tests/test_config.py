@@ -9,6 +9,7 @@ import pytest
 
 from mcp_server_heartbeat.config import Flags, resolve_config
 from mcp_server_heartbeat.errors import ConfigError
+from mcp_server_heartbeat.repository import Repository
 from stdio_client import run_console
 
 
@@ -78,8 +79,12 @@ def test_root_resolution_order(root, tmp_path):
     assert resolve_config(Flags(root=str(root)), env, root, no_git).root.value == str(root)
     by_env = resolve_config(Flags(), env, root, no_git)
     assert (by_env.root.value, by_env.root.source) == (str(other), "env CLAUDE_PROJECT_DIR")
-    by_git = resolve_config(Flags(), {}, root / ".", lambda _: other)
-    assert (by_git.root.value, by_git.root.source) == (str(other), "git top level")
+    by_git = resolve_config(Flags(), {}, root / ".", lambda _: Repository(other, root))
+    assert (by_git.root.value, by_git.root.source) == (
+        str(other),
+        "working directory, its repository root",
+    )
+    assert by_git.worktree.value == str(root)
     by_cwd = resolve_config(Flags(), {}, root, no_git)
     assert (by_cwd.root.value, by_cwd.root.source) == (str(root), "working directory")
 

@@ -68,7 +68,7 @@ async def running(tmp_path: Path) -> AsyncIterator[Server]:
         Flags(root=str(root), dir="hb", interval=0.05, stale_after=5.0),
         {},
         root,
-        find_toplevel=lambda _: None,
+        find_repo=lambda _: None,
     )
     store = DirectoryStore(config.dir_path, lock_timeout=1.0)
     store.prepare()

@@ -85,7 +85,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     tree = tmp_path_factory.mktemp("fuzz")
     root = tree / "project"
     root.mkdir()
-    config = resolve_config(Flags(root=str(root), dir="hb"), {}, root, find_toplevel=lambda _: None)
+    config = resolve_config(Flags(root=str(root), dir="hb"), {}, root, find_repo=lambda _: None)
     store = DirectoryStore(config.dir_path)
     store.prepare()
     service = SessionService(store, detect_identity("fuzzer", {}, root), Thresholds(), 30.0)

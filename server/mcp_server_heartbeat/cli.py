@@ -73,8 +73,20 @@ def add_config_flags(parser: argparse.ArgumentParser, sub_command: bool = False)
     """
     default = argparse.SUPPRESS if sub_command else None
     flag = parser.add_argument
-    flag("--root", default=default, help="project root (default: CLAUDE_PROJECT_DIR, git top, cwd)")
+    flag(
+        "--root",
+        default=default,
+        help="where the project is (default: CLAUDE_PROJECT_DIR, else cwd); normalised to "
+        "the repository's root, so every worktree and subdirectory shares one directory",
+    )
     flag("--dir", default=default, help="heartbeat directory, relative to root (env HEARTBEAT_DIR)")
+    flag(
+        "--scope",
+        default=default,
+        choices=["repository", "worktree"],
+        help="one heartbeat directory per repository (default) or per worktree "
+        "(env HEARTBEAT_SCOPE)",
+    )
     flag("--interval", default=default, help="seconds between heartbeats (HEARTBEAT_INTERVAL; 30)")
     flag(
         "--stale-after",
@@ -98,6 +110,7 @@ def flags_of(args: argparse.Namespace) -> Flags:
     return Flags(
         root=args.root,
         dir=args.dir,
+        scope=args.scope,
         interval=args.interval,
         stale_after=args.stale_after,
         idle_after=args.idle_after,
@@ -148,7 +161,7 @@ def serve(args: argparse.Namespace) -> int:
         print(
             f"{PROG}: session {runtime.service.session_id} recorded in {config.dir_path}, "
             f"heartbeat every {config.interval.value:g} s; serving MCP on stdio "
-            f"(add to Claude Code: claude mcp add heartbeat -- {PROG})",
+            f"(add to Claude Code: {connect_command()})",
             file=sys.stderr,
         )
     for warning in runtime.warnings:
@@ -156,6 +169,32 @@ def serve(args: argparse.Namespace) -> int:
     sys.stderr.flush()
     anyio.run(serve_stdio, app)  # app.run("stdio"), plus answers to malformed lines
     return EXIT_OK
+
+
+def connect_command(
+    argv0: str | None = None, executable: str | None = None, path: str | None = None
+) -> str:
+    """A ``claude mcp add`` command that starts this very copy from any directory.
+
+    The bare name when ``mcp-server-heartbeat`` on ``PATH`` is this script
+    (pipx, ``uv tool``, an activated venv); else the script's absolute path
+    (a project venv); else, when run as ``python -m``, the interpreter's
+    absolute path with ``-m mcp_server_heartbeat``. The arguments default to
+    ``sys.argv[0]``, ``sys.executable`` and ``$PATH`` (tests pass their own).
+    """
+    import shlex
+    import shutil
+
+    script = os.path.abspath(argv0 if argv0 is not None else sys.argv[0])
+    found = shutil.which(PROG, path=path if path is not None else os.environ.get("PATH"))
+    if os.path.basename(script) == PROG:
+        if found and os.path.realpath(found) == os.path.realpath(script):
+            command = PROG
+        else:
+            command = shlex.quote(script)
+    else:
+        command = f"{shlex.quote(executable or sys.executable)} -m mcp_server_heartbeat"
+    return f"claude mcp add heartbeat -- {command}"
 
 
 def _version() -> str:
@@ -167,4 +206,13 @@ def _version() -> str:
         return "0.0.0"
 
 
-__all__ = ["EXIT_OK", "EXIT_USAGE", "PROG", "add_config_flags", "build_parser", "flags_of", "main"]
+__all__ = [
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PROG",
+    "add_config_flags",
+    "build_parser",
+    "connect_command",
+    "flags_of",
+    "main",
+]

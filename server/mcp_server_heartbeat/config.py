@@ -2,17 +2,27 @@
 
 The design contract fixes the sources and names:
 
-1. flags ``--root --dir --interval --stale-after --idle-after --session-id``
-2. env ``HEARTBEAT_DIR HEARTBEAT_INTERVAL HEARTBEAT_STALE_AFTER HEARTBEAT_IDLE_AFTER``
-3. ``<root>/.ahrena/.directives`` (YAML), section ``session_tracking``:
-   ``enabled``, ``heartbeat_dir``, ``stale_threshold_minutes``, ``plans_dir`` and
-   ``tags.kinds`` (the vocabulary of ``tags.kind``; session-tracking codex, section 9)
-4. defaults: ``.ahrena/workflow/sessions``, interval 30 s, stale after 300 s,
-   idle after 600 s
+1. flags ``--root --dir --scope --interval --stale-after --idle-after --session-id``
+2. env ``HEARTBEAT_DIR HEARTBEAT_SCOPE HEARTBEAT_INTERVAL HEARTBEAT_STALE_AFTER
+   HEARTBEAT_IDLE_AFTER``
+3. ``.ahrena/.directives`` (YAML) at the top level of the session's worktree,
+   section ``session_tracking``: ``enabled``, ``heartbeat_dir``, ``scope``,
+   ``stale_threshold_minutes``, ``plans_dir`` and ``tags.kinds`` (the
+   vocabulary of ``tags.kind``; session-tracking codex, section 9)
+4. defaults: ``.ahrena/workflow/sessions``, scope ``repository``, interval 30 s,
+   stale after 300 s, idle after 600 s
 
-``root`` is ``--root``, else ``CLAUDE_PROJECT_DIR``, else the git top level of
-the working directory, else the working directory. A relative directory is
-resolved against ``root``. Every value records where it came from, which
+``root`` is the coordination domain: ``--root``, else ``CLAUDE_PROJECT_DIR``,
+else the working directory, normalised to the repository that contains it
+(:mod:`.repository`: the main working tree, through the common git directory
+from a linked worktree; a bare repository's own directory), so every worktree
+and subdirectory of one repository shares one heartbeat directory. Scope
+``worktree`` keeps one directory per worktree instead (root = the worktree's
+top level). Outside git the chosen directory is the root. A relative heartbeat
+directory is resolved against ``root``; a relative plans directory against the
+session's worktree (plans are checked-out files). The directives file is read
+from the session's worktree (the checked-out copy a person edits; in the main
+checkout that is the root). Every value records where it came from, which
 ``session_info`` shows. Any bad value raises :class:`ConfigError` naming it.
 """
 
@@ -28,10 +38,14 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, InvalidInputError
-from .git import git_toplevel
+from .repository import Repository, find_repository
 from .validation import MAX_KIND_CHARS, validate_kebab
 
 DEFAULT_DIR = ".ahrena/workflow/sessions"
+SCOPES = ("repository", "worktree")
+"""``repository`` (default): one heartbeat directory per repository; ``worktree``:
+one per worktree (sessions in other worktrees are not seen)."""
+DEFAULT_SCOPE = "repository"
 DEFAULT_INTERVAL_S = 30.0
 DEFAULT_STALE_AFTER_S = 300.0
 DEFAULT_IDLE_AFTER_S = 600.0
@@ -54,6 +68,7 @@ class Flags:
 
     root: str | None = None
     dir: str | None = None
+    scope: str | None = None
     interval: float | None = None
     stale_after: float | None = None
     idle_after: float | None = None
@@ -71,6 +86,9 @@ class Config:
     idle_after: Setting
     enabled: Setting
     plans_dir: Setting = Setting(DEFAULT_PLANS_DIR, "default")
+    scope: Setting = Setting(DEFAULT_SCOPE, "default")
+    worktree: Setting = Setting(None, "default")
+    """The top level of the session's git worktree (absolute ``str``), or None outside git."""
     tag_kinds: Setting = Setting(None, "default")
     """``tuple[str, ...]`` of accepted ``tags.kind`` values, or None (any kebab-case kind)."""
 
@@ -84,6 +102,8 @@ class Config:
         return {
             "root": self.root,
             "dir": self.directory,
+            "scope": self.scope,
+            "worktree": self.worktree,
             "interval": self.interval,
             "stale_after": self.stale_after,
             "idle_after": self.idle_after,
@@ -97,18 +117,32 @@ def resolve_config(
     flags: Flags,
     env: Mapping[str, str],
     cwd: Path,
-    find_toplevel: Callable[[Path], Path | None] = git_toplevel,
+    find_repo: Callable[[Path], Repository | None] = find_repository,
 ) -> Config:
     """Resolve every setting (see module doc).
 
     Raises:
         ConfigError: a non-positive or non-numeric duration, an interval not
             below stale-after, a root that is not a directory, a directives file
-            that is not valid YAML or has the wrong shape. The message names the
-            value and its source.
+            that is not valid YAML or has the wrong shape, an unknown scope. The
+            message names the value and its source.
     """
-    root = _resolve_root(flags, env, cwd, find_toplevel)
-    tracking = _read_directives(Path(root.value))
+    launch = _launch_dir(flags, env, cwd)
+    repo = find_repo(Path(launch.value))
+    worktree = Path(launch.value) if repo is None else repo.worktree
+    tracking = _read_directives(worktree)
+    scope = _first(
+        ("flag --scope", flags.scope),
+        ("env HEARTBEAT_SCOPE", env.get("HEARTBEAT_SCOPE") or None),
+        ("directives session_tracking.scope", tracking.get("scope")),
+        ("default", DEFAULT_SCOPE),
+    )
+    if scope.value not in SCOPES:
+        raise ConfigError(
+            f"scope {scope.value!r} ({scope.source}) is not accepted: use one of "
+            + " or ".join(SCOPES)
+        )
+    root = _domain_root(launch, repo, scope.value)
 
     dir_setting = _first(
         ("flag --dir", flags.dir),
@@ -169,7 +203,12 @@ def resolve_config(
         stale_after,
         idle_after,
         enabled,
-        plans_dir=_plans_dir(env, tracking, Path(root.value)),
+        plans_dir=_plans_dir(env, tracking, worktree),
+        scope=scope,
+        worktree=Setting(
+            None if repo is None else str(repo.worktree),
+            "none (not in a git repository)" if repo is None else "git worktree",
+        ),
         tag_kinds=_tag_kinds(tracking),
     )
 
@@ -211,24 +250,31 @@ def _tag_kinds(tracking: Mapping[str, Any]) -> Setting:
     return Setting(tuple(kinds), "directives session_tracking.tags.kinds")
 
 
-def _resolve_root(
-    flags: Flags, env: Mapping[str, str], cwd: Path, find_toplevel: Callable[[Path], Path | None]
-) -> Setting:
+def _launch_dir(flags: Flags, env: Mapping[str, str], cwd: Path) -> Setting:
+    """``--root``, else ``CLAUDE_PROJECT_DIR``, else the working directory: absolute,
+    resolved, and a directory (else ConfigError)."""
     if flags.root:
         chosen = Setting(flags.root, "flag --root")
     elif env.get("CLAUDE_PROJECT_DIR"):
         chosen = Setting(env["CLAUDE_PROJECT_DIR"], "env CLAUDE_PROJECT_DIR")
     else:
-        top = find_toplevel(cwd)
-        chosen = (
-            Setting(str(top), "git top level") if top else Setting(str(cwd), "working directory")
-        )
+        chosen = Setting(str(cwd), "working directory")
     path = Path(os.path.expanduser(chosen.value))
     if not path.is_absolute():
         path = cwd / path
     if not path.is_dir():
         raise ConfigError(f"root {chosen.value!r} ({chosen.source}) is not a directory")
     return Setting(str(path.resolve()), chosen.source)
+
+
+def _domain_root(launch: Setting, repo: Repository | None, scope: str) -> Setting:
+    """The coordination domain's root for ``scope`` (see module doc)."""
+    if repo is None:
+        return launch
+    if scope == "worktree":
+        return Setting(str(repo.worktree.resolve()), f"{launch.source}, its git worktree")
+    where = "bare repository" if repo.bare else "repository root"
+    return Setting(str(repo.root.resolve()), f"{launch.source}, its {where}")
 
 
 def _read_directives(root: Path) -> dict[str, Any]:
@@ -297,8 +343,10 @@ __all__ = [
     "DEFAULT_IDLE_AFTER_S",
     "DEFAULT_INTERVAL_S",
     "DEFAULT_PLANS_DIR",
+    "DEFAULT_SCOPE",
     "DEFAULT_STALE_AFTER_S",
     "DIRECTIVES_PATH",
+    "SCOPES",
     "Config",
     "Flags",
     "Setting",

@@ -30,15 +30,9 @@ def git_output(args: list[str], cwd: Path) -> str | None:
     return out if done.returncode == 0 and out else None
 
 
-def git_toplevel(cwd: Path) -> Path | None:
-    """The top level of the git work tree containing ``cwd``, or None."""
-    out = git_output(["rev-parse", "--show-toplevel"], cwd)
-    return Path(out) if out else None
-
-
 def git_branch(cwd: Path) -> str | None:
     """The current branch (``HEAD`` when detached), or None outside a repository."""
     return git_output(["rev-parse", "--abbrev-ref", "HEAD"], cwd)
 
 
-__all__ = ["GIT_TIMEOUT_S", "git_branch", "git_output", "git_toplevel"]
+__all__ = ["GIT_TIMEOUT_S", "git_branch", "git_output"]

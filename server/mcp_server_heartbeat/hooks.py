@@ -56,7 +56,7 @@ from .liveness import Observer, Thresholds, assess, view_of
 from .models import PlanHint, ProjectContext, SessionRecord, SessionView
 from .plans import list_plans, suggest_plan
 from .probe import ProcessProbe, probe_process, process_start_time
-from .project import detect_project, find_git_dir
+from .project import detect_project
 from .service import end_session_record
 from .store.files import DirectoryStore
 from .validation import describe_validation_error, validate_id, validate_label
@@ -303,6 +303,7 @@ def _open_record(
         agent_version=env.get("AI_AGENT") or (old.agent_version if old else None),
         branch=project.branch,
         cwd=str(_payload_cwd(payload)),
+        worktree=project.git_root,
         started_at=(old.started_at if old else None) or now,
         last_heartbeat=now,
         last_call_at=now,
@@ -528,22 +529,18 @@ def _read_payload() -> HookInput:
 
 
 def _config(args: argparse.Namespace, payload: HookInput) -> Config:
-    """Resolve the configuration like the server, from the payload's ``cwd``,
-    finding the git top level from files (no ``git`` subprocess)."""
-
-    def toplevel(path: Path) -> Path | None:
-        found = find_git_dir(path)
-        return found[0] if found else None
-
+    """Resolve the configuration like the server, from the payload's ``cwd``
+    (the repository is found from its files: no ``git`` subprocess)."""
     flags = Flags(
         root=getattr(args, "root", None),
         dir=getattr(args, "dir", None),
+        scope=getattr(args, "scope", None),
         interval=getattr(args, "interval", None),
         stale_after=getattr(args, "stale_after", None),
         idle_after=getattr(args, "idle_after", None),
         session_id=None,
     )
-    return resolve_config(flags, os.environ, _payload_cwd(payload), find_toplevel=toplevel)
+    return resolve_config(flags, os.environ, _payload_cwd(payload))
 
 
 __all__ = [

@@ -7,6 +7,7 @@
 | agent_version | ``AI_AGENT``, else ``clientInfo.name/version`` (later) |
 | branch | ``git rev-parse --abbrev-ref HEAD`` in the working directory, else None |
 | cwd | the working directory |
+| worktree | the top level of the git worktree the session works in (from the configuration) |
 | host, pid, pid_started_at | hostname, this process, its start time (UTC) |
 | client_pid | the parent process (the MCP client) |
 """
@@ -41,9 +42,12 @@ class Identity:
     pid: int
     pid_started_at: datetime | None
     client_pid: int
+    worktree: str | None = None
 
 
-def detect_identity(session_id: str | None, env: Mapping[str, str], cwd: Path) -> Identity:
+def detect_identity(
+    session_id: str | None, env: Mapping[str, str], cwd: Path, worktree: str | None = None
+) -> Identity:
     """Read this session's identity (see module doc).
 
     Raises:
@@ -69,6 +73,7 @@ def detect_identity(session_id: str | None, env: Mapping[str, str], cwd: Path) -
         pid=pid,
         pid_started_at=process_start_time(pid),
         client_pid=os.getppid(),
+        worktree=worktree,
     )
 
 

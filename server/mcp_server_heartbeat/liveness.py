@@ -177,6 +177,7 @@ def view_of(record: SessionRecord, liveness: Liveness) -> SessionView:
         plan_id=record.plan_id,
         branch=record.branch,
         cwd=record.cwd,
+        worktree=record.worktree,
         role=record.role,
         entrypoint=record.entrypoint,
         agent_version=record.agent_version,

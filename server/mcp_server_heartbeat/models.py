@@ -80,6 +80,9 @@ class SessionRecord(BaseModel):
     plan_id: str | None = None
     branch: str | None = None
     cwd: str | None = None
+    worktree: str | None = Field(
+        default=None, description="Top level of the git worktree the session works in."
+    )
     started_at: UtcDatetime | None = None
     last_heartbeat: UtcDatetime | None = None
     last_activity: str | None = Field(
@@ -149,6 +152,9 @@ class SessionView(BaseModel):
     plan_id: str | None
     branch: str | None
     cwd: str | None
+    worktree: str | None = Field(
+        default=None, description="Top level of the git worktree the session works in."
+    )
     role: str | None
     entrypoint: str | None
     agent_version: str | None

@@ -32,8 +32,36 @@ DEFAULT_GC_OLDER_THAN_S = 7 * 24 * 3600.0
 
 
 def short_id(session_id: str | None) -> str:
-    """The first 8 characters of a session id (as in git's short hashes); '-' for None."""
+    """The first 8 characters of a session id (as in git's short hashes); '-' for None.
+    Where several ids are shown together, use :func:`short_ids`, which never collides."""
     return "-" if session_id is None else session_id[:SHORT_ID_CHARS]
+
+
+def short_ids(session_ids: Iterable[str | None]) -> Callable[[str | None], str]:
+    """Shorteners for ids shown together: each id's prefix is lengthened beyond 8
+    characters until no other id of ``session_ids`` shares it, as git does for
+    short hashes. The returned function maps an id to its prefix ('-' for None;
+    an id not in the set gets the longest length needed, at least 8)."""
+    ids = sorted({sid for sid in session_ids if sid is not None})
+    lengths: dict[str, int] = {}
+    for index, sid in enumerate(ids):
+        common = 0
+        for neighbour in ids[max(0, index - 1) : index] + ids[index + 1 : index + 2]:
+            shared = 0
+            for a, b in zip(sid, neighbour, strict=False):
+                if a != b:
+                    break
+                shared += 1
+            common = max(common, shared)
+        lengths[sid] = max(SHORT_ID_CHARS, common + 1)
+    fallback = max(lengths.values(), default=SHORT_ID_CHARS)
+
+    def shorten(session_id: str | None) -> str:
+        if session_id is None:
+            return "-"
+        return session_id[: lengths.get(session_id, fallback)]
+
+    return shorten
 
 
 def observer_from_env(env: Mapping[str, str], session_id: str | None = None) -> Observer:
@@ -218,7 +246,8 @@ class TraceRow(BaseModel):
     """One session of the trace; ``active_s`` = last heartbeat - started, in seconds."""
 
     session_id: str
-    short_id: str
+    short_id: str = Field(description="The shortest unique prefix (8 characters or more).")
+    worktree: str | None = None
     entrypoint: str | None
     role: str | None
     started_at: UtcDatetime | None
@@ -236,7 +265,9 @@ class Trace(BaseModel):
     """
 
     branch: str
-    worktrees: list[str] = Field(description="The distinct working directories, sorted.")
+    worktrees: list[str] = Field(
+        description="The distinct worktrees (else working directories), sorted."
+    )
     sessions: list[TraceRow] = Field(description="Ordered by start time.")
     cumulative_active_s: float
 
@@ -245,18 +276,19 @@ def build_trace(records: Iterable[SessionRecord], branch: str) -> Trace:
     """The Session Trace of ``branch`` from session records (ended ones included)."""
     rows: list[TraceRow] = []
     worktrees: set[str] = set()
+    records = [record for record in records if record.branch == branch]
+    shorten = short_ids(record.session_id for record in records)
     for record in records:
-        if record.branch != branch:
-            continue
-        if record.cwd:
-            worktrees.add(record.cwd)
+        if record.worktree or record.cwd:
+            worktrees.add(record.worktree or record.cwd or "")
         active = 0.0
         if record.started_at is not None and record.last_heartbeat is not None:
             active = max(0.0, (record.last_heartbeat - record.started_at).total_seconds())
         rows.append(
             TraceRow(
                 session_id=record.session_id,
-                short_id=short_id(record.session_id),
+                short_id=shorten(record.session_id),
+                worktree=record.worktree,
                 entrypoint=record.entrypoint,
                 role=record.role,
                 started_at=record.started_at,
@@ -419,4 +451,5 @@ __all__ = [
     "plan_report",
     "read_snapshot",
     "short_id",
+    "short_ids",
 ]

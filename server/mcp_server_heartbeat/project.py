@@ -35,12 +35,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .models import ProjectContext, Stack
+from .repository import MAX_SMALL_FILE_BYTES, find_git_dir
+from .repository import read_small as _read_small
 
-MAX_MANIFEST_BYTES = 256 * 1024
+MAX_MANIFEST_BYTES = MAX_SMALL_FILE_BYTES
 """Manifests larger than this (256 KiB) are not parsed; the type is still reported."""
-
-MAX_PARENT_WALK = 64
-"""How many directories :func:`find_git_dir` climbs at most."""
 
 
 def detect_project(root: Path, start: Path | None = None) -> ProjectContext:
@@ -76,41 +75,6 @@ def detect_project(root: Path, start: Path | None = None) -> ProjectContext:
 
 
 # -- git ---------------------------------------------------------------------------
-
-
-def find_git_dir(start: Path) -> tuple[Path, Path, Path] | None:
-    """``(work tree, git dir, common dir)`` of the repository containing ``start``.
-
-    ``.git`` as a directory: all three are plain. ``.git`` as a file
-    (``gitdir: <path>``, relative to the work tree): the git dir is that path,
-    and the common dir is named by its ``commondir`` file (worktrees) or is
-    the git dir itself (submodules). None outside a repository or when the
-    files are unreadable.
-    """
-    here = start.resolve()
-    for candidate in [here, *here.parents][:MAX_PARENT_WALK]:
-        dot_git = candidate / ".git"
-        try:
-            if dot_git.is_dir():
-                return candidate, dot_git, dot_git
-            if not dot_git.is_file():
-                continue
-            text = _read_small(dot_git)
-        except OSError:
-            return None
-        if text is None or not text.startswith("gitdir:"):
-            return None
-        git_dir = Path(text[len("gitdir:") :].strip())
-        if not git_dir.is_absolute():
-            git_dir = (candidate / git_dir).resolve()
-        common = git_dir
-        pointer = _read_small(git_dir / "commondir")
-        if pointer and pointer.strip():
-            common = Path(pointer.strip())
-            if not common.is_absolute():
-                common = (git_dir / common).resolve()
-        return candidate, git_dir, common
-    return None
 
 
 def read_branch(git_dir: Path) -> str | None:
@@ -396,16 +360,6 @@ def _requirement_names(lines: object) -> set[str]:
         if isinstance(line, str) and (match := re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", line)):
             names.add(_normalise(match[1]))
     return names
-
-
-def _read_small(path: Path) -> str | None:
-    """The text of a regular file of at most ``MAX_MANIFEST_BYTES``, or None."""
-    try:
-        if not path.is_file() or path.stat().st_size > MAX_MANIFEST_BYTES:
-            return None
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
 
 
 def _read_toml(path: Path) -> dict[str, Any] | None:

@@ -76,7 +76,7 @@ def open_runtime(
         return Runtime(
             config=config, service=None, monitor=monitor, project=project, plan_hint=hint
         )
-    identity = detect_identity(flags.session_id, env, cwd)
+    identity = detect_identity(flags.session_id, env, cwd, config.worktree.value)
     store = DirectoryStore(config.dir_path)
     warnings = store.prepare()
     service = SessionService(

@@ -138,6 +138,7 @@ class SessionService:
             pid=record.pid or 0,
             pid_started_at=record.pid_started_at,
             client_pid=record.client_pid or 0,
+            worktree=record.worktree,
         )
         service = cls(
             store,
@@ -213,6 +214,7 @@ class SessionService:
                 agent_version=ident.agent_version,
                 branch=ident.branch,
                 cwd=ident.cwd,
+                worktree=ident.worktree,
                 started_at=now,
                 last_heartbeat=now,
                 last_call_at=now,

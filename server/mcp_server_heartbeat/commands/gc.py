@@ -8,7 +8,7 @@ import json
 import sys
 from typing import TextIO
 
-from ..observe import GcReport, collect_garbage, format_duration, parse_duration, short_id
+from ..observe import GcReport, collect_garbage, format_duration, parse_duration, short_ids
 from . import EXIT_OK
 from .common import guarded, open_reader
 
@@ -44,8 +44,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def render(report: GcReport) -> list[str]:
     """One line per removed record, then a summary."""
     verb = "would remove" if report.dry_run else "removed"
+    shorten = short_ids(item.session_id for item in report.removed)
     lines = [
-        f"{verb} {short_id(item.session_id)}  ({item.status}, last seen "
+        f"{verb} {shorten(item.session_id)}  ({item.status}, last seen "
         f"{format_duration(item.age_s)} ago)  {item.session_id}.json"
         for item in report.removed
     ]

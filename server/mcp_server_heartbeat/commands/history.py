@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from ..clock import format_utc
-from ..observe import plan_events, short_id
+from ..observe import plan_events, short_ids
 from ..store.events import TRANSITIONS, Event
 from ..validation import validate_id
 from . import EXIT_OK
@@ -38,12 +39,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if not events:
             stream.write(f"no events for plan {plan_id} in {reader.store.location}\n")
             return EXIT_OK
+        shorten = short_ids(
+            [ledger.holder if ledger else None]
+            + [sid for e in events for sid in (e.session_id, e.previous_holder, e.taken_by)]
+        )
         lines = table(
             ["TIME (UTC)", "EVENT", "SESSION", "TOKEN", "DETAILS"],
-            [_row(event) for event in events],
+            [_row(event, shorten) for event in events],
         )
         if ledger is not None:
-            holder = short_id(ledger.holder) if ledger.holder else "nobody"
+            holder = shorten(ledger.holder) if ledger.holder else "nobody"
             lines.append("")
             transitions = sum(1 for event in events if event.event in TRANSITIONS)
             lines.append(
@@ -56,12 +61,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return guarded("history", body)
 
 
-def _row(event: Event) -> list[str]:
+def _row(event: Event, shorten: Callable[[str | None], str]) -> list[str]:
     details = []
     if event.previous_holder:
-        details.append(f"from {short_id(event.previous_holder)}")
+        details.append(f"from {shorten(event.previous_holder)}")
     if event.taken_by:
-        details.append(f"to {short_id(event.taken_by)}")
+        details.append(f"to {shorten(event.taken_by)}")
     if event.reason:
         details.append(event.reason)
     if event.force:
@@ -69,7 +74,7 @@ def _row(event: Event) -> list[str]:
     return [
         format_utc(event.at)[:-5] + "Z",
         event.event,
-        short_id(event.session_id),
+        shorten(event.session_id),
         "-" if event.fencing_token is None else str(event.fencing_token),
         ", ".join(details) or "-",
     ]

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from typing import TextIO
 
-from ..observe import Snapshot, format_duration, read_snapshot, short_id
+from ..observe import Snapshot, format_duration, read_snapshot, short_ids
 from . import EXIT_OK
 from .common import guarded, open_reader, table, use_colour
 
@@ -51,6 +52,10 @@ def render(snapshot: Snapshot, colour: bool = False, show_all: bool = False) -> 
         + (f" ({summary})" if summary else "")
         + ("" if show_all else "; ended sessions hidden (--all shows them)")
     )
+    shorten = short_ids(
+        [view.session_id for view in snapshot.sessions]
+        + [claim.holder for claim in snapshot.claims]
+    )
     if snapshot.sessions:
         rows: list[list[str]] = []
         styles: list[list[str | None]] = []
@@ -59,9 +64,10 @@ def render(snapshot: Snapshot, colour: bool = False, show_all: bool = False) -> 
             age = view.heartbeat_age_s
             rows.append(
                 [
-                    short_id(view.session_id) + me,
+                    shorten(view.session_id) + me,
                     view.plan_id or "-",
                     view.branch or "-",
+                    os.path.basename(view.worktree) if view.worktree else "-",
                     view.role or "-",
                     view.status,
                     view.health,
@@ -70,7 +76,9 @@ def render(snapshot: Snapshot, colour: bool = False, show_all: bool = False) -> 
                     view.last_activity or "-",
                 ]
             )
-            styles.append([None, None, None, None, view.status, view.health, None, None, None])
+            styles.append(
+                [None, None, None, None, None, view.status, view.health, None, None, None]
+            )
         lines.append("")
         lines.extend(
             table(
@@ -78,6 +86,7 @@ def render(snapshot: Snapshot, colour: bool = False, show_all: bool = False) -> 
                     "SESSION",
                     "PLAN",
                     "BRANCH",
+                    "WORKTREE",
                     "ROLE",
                     "STATUS",
                     "HEALTH",
@@ -98,7 +107,7 @@ def render(snapshot: Snapshot, colour: bool = False, show_all: bool = False) -> 
                 [
                     [
                         claim.plan_id,
-                        short_id(claim.holder),
+                        shorten(claim.holder),
                         str(claim.fencing_token),
                         "-"
                         if claim.held_for_s is None

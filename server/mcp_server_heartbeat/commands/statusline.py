@@ -7,6 +7,11 @@ passes a JSON object on stdin with ``session_id``, ``cwd`` and
     ♥ 043 #7 · beat 12s ago · 2 others live
     ⚠ lost 044 to e5b2f9c1 · beat 6m44s ago (stale) · 4 others live
 
+After ``/clear`` Claude Code names a new conversation id while the MCP server
+it started keeps running under the old one: when the id on stdin has no record
+of a running server, the line shows the live server whose client is one of
+this command's ancestors (the start hook finds it the same way).
+
 It runs on every refresh, so it is built to stay cheap: it never takes the
 lock and never writes; records are read as plain JSON (no pydantic models)
 and classified by the same rules as everywhere else
@@ -24,7 +29,7 @@ import os
 import socket
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,7 +104,18 @@ def render(args: argparse.Namespace, data: Mapping[str, Any], env: Mapping[str, 
         float(config.idle_after.value),
         socket.gethostname(),
         probe_process,
+        ancestors=_ancestor_pids,
     )
+
+
+def _ancestor_pids() -> frozenset[int]:
+    """The pids of this process's ancestors (Claude Code, and a shell between)."""
+    import psutil
+
+    try:
+        return frozenset(parent.pid for parent in psutil.Process().parents())
+    except (psutil.Error, OSError):
+        return frozenset()
 
 
 def line_for(
@@ -110,10 +126,13 @@ def line_for(
     idle_after: float,
     host: str,
     probe: ProcessProbe,
+    ancestors: Callable[[], frozenset[int]] = frozenset,
 ) -> str:
     """Compose the line: plan and token, heartbeat age, other live sessions, lost claim.
 
-    ``now`` is aware UTC; ``stale_after``/``idle_after`` are seconds.
+    ``now`` is aware UTC; ``stale_after``/``idle_after`` are seconds. ``ancestors``
+    returns this command's ancestor pids; it is called only when ``session_id``
+    has no record of a running server (after ``/clear``).
     """
     thresholds = Thresholds(stale_after=stale_after, idle_after=idle_after)
     observer = Observer(session_id=session_id, host=host)
@@ -122,10 +141,17 @@ def line_for(
         return assess(LightRecord.of(record), now, observer, probe, thresholds).status
 
     own: dict[str, Any] | None = None
-    others = 0
-    for record in scan(directory):
+    records = scan(directory)
+    for record in records:
         if session_id is not None and record.get("session_id") == session_id:
             own = record
+    if own is None or _without_server(own):
+        server = _conversation_server(records, ancestors, host, status_of)
+        own = server or own
+    others = 0
+    mine = {session_id, None if own is None else own.get("session_id")}
+    for record in records:
+        if record.get("session_id") in mine:
             continue
         if record.get("ended_at") is not None:
             continue
@@ -153,6 +179,37 @@ def line_for(
     else:
         head = "♥ no plan"
     return f"{head} · {beat} · {others_text}"
+
+
+def _without_server(record: Mapping[str, Any]) -> bool:
+    """True for a record no server runs for: ended, or still owned by the client
+    process itself (written by the start hook, not adopted by a server)."""
+    return record.get("ended_at") is not None or record.get("pid") == record.get("client_pid")
+
+
+def _conversation_server(
+    records: list[dict[str, Any]],
+    ancestors: Callable[[], frozenset[int]],
+    host: str,
+    status_of: Callable[[Mapping[str, Any]], str],
+) -> dict[str, Any] | None:
+    """The live server record whose client is an ancestor of this process (and
+    which is not itself an ancestor), newest heartbeat first; None if none."""
+    lineage = ancestors()
+    if not lineage:
+        return None
+    candidates = [
+        record
+        for record in records
+        if record.get("ended_at") is None
+        and record.get("host") == host
+        and record.get("client_pid") in lineage
+        and record.get("pid") not in lineage
+        and status_of(record) in LIVE
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda record: str(record.get("last_heartbeat") or ""))
 
 
 def scan(directory: Path) -> list[dict[str, Any]]:

@@ -26,13 +26,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     def body() -> int:
         reader = open_reader(args)
-        root = Path(reader.config.root.value)
-        # symbolic-ref also names the branch of a repository with no commit yet
+        # The branch of the worktree this runs in (the root may be the main checkout);
+        # symbolic-ref also names the branch of a repository with no commit yet.
+        here = Path(reader.config.worktree.value or reader.config.root.value)
         branch = (
-            args.branch or git_branch(root) or git_output(["symbolic-ref", "--short", "HEAD"], root)
+            args.branch or git_branch(here) or git_output(["symbolic-ref", "--short", "HEAD"], here)
         )
         if not branch:
-            raise InvalidInputError("no --branch given and the project root is not on a git branch")
+            raise InvalidInputError("no --branch given and this worktree is not on a git branch")
         validate_label(branch, "--branch", 256)
         records, _ = reader.store.list_sessions()
         trace = build_trace(records, branch)
