@@ -182,6 +182,24 @@ def heartbeat_age(
     return age_seconds(now, record.last_heartbeat)
 
 
+def _call_age(
+    record: RecordLike, now: datetime, observer: Observer, hb_age: float | None
+) -> float | None:
+    """Seconds since the last tool call (drives ``idle``). On the observer's boot
+    it is the heartbeat's step-free age plus how long before that heartbeat the
+    call was, both stamped by the writer's one clock; else UTC."""
+    called = record.last_call_at or record.started_at
+    if called is None:
+        return None
+    if (
+        hb_age is not None
+        and record.last_heartbeat is not None
+        and same_boot_clock(record, observer)
+    ):
+        return hb_age + max(0.0, (record.last_heartbeat - called).total_seconds())
+    return age_seconds(now, called)[0]
+
+
 def is_stale(age: float | None, skew: float | None, thresholds: Thresholds) -> bool:
     """No heartbeat, one ``stale_after`` seconds old, or one stamped more than
     ``stale_after`` seconds in the reader's future (its writer's clock cannot be
@@ -228,7 +246,7 @@ def assess(
 ) -> Liveness:
     """Classify ``record`` as seen by ``observer`` at ``now`` (see module doc)."""
     hb_age, skew = heartbeat_age(record, now, observer)
-    call_age, _ = age_seconds(now, record.last_call_at or record.started_at)
+    call_age = _call_age(record, now, observer, hb_age)
     alive = None if record.ended_at is not None else process_alive(record, observer, probe)
     stale = is_stale(hb_age, skew, thresholds)
     status: Status
@@ -274,6 +292,8 @@ def relationship_of(
         observer.client_pid is not None
         and record.client_pid == observer.client_pid
         and record.host == observer.host
+        and record.boot_id in (None, observer.boot_id)  # a pid of another boot or
+        and record.pid_namespace in (None, observer.pid_namespace)  # namespace is another
     )
     if same_client or record.session_id == observer.previous_session:
         return "same_conversation"
