@@ -9,8 +9,9 @@ the rules below hold across any number of server processes:
 * **Fencing tokens grow forever.** A claim gets ``ledger.fencing_token + 1``;
   the ledger keeps the last token after release, so tokens never go back.
 * **A live holder with a fresh heartbeat is never displaced**, ``force`` or
-  not. A holder proven dead (same host, process gone or PID reused) loses the
-  plan to the next claimant automatically; a stale holder not proven dead loses
+  not. A holder proven dead (same host, boot and PID namespace as the
+  claimant, process gone or PID reused) loses the plan to the next claimant
+  automatically; a stale holder not proven dead loses
   it only to ``force=true``. This is the lease rule of Chubby/ZooKeeper-style
   systems with the lock-file rule (PostgreSQL, QLockFile) for proof of death.
 * **One live process per session id.** A server started under the id of a
@@ -40,7 +41,7 @@ from typing import Any
 
 from .clock import BootClock, Clock, boottime_now, utc_now
 from .errors import InvalidInputError, StoreBusyError, StoreError
-from .identity import Identity
+from .identity import Identity, read_boot_id
 from .liveness import Observer, Thresholds, assess, may_adopt, view_of
 from .models import (
     ClaimLost,
@@ -208,7 +209,8 @@ class SessionService:
     def _self_now(self) -> datetime:
         """The "now" of this session's own view: its last heartbeat plus the monotonic
         time since, so its age neither goes negative nor jumps when the wall clock is
-        stepped (fault suite: clocks). Other sessions' ages use the wall clock."""
+        stepped (fault suite: clocks). Other sessions' ages use the boot-time clock
+        on this boot, else the wall clock (``liveness.heartbeat_age``)."""
         anchor = self._beat_anchor
         if anchor is None:
             return self._clock()
@@ -216,7 +218,11 @@ class SessionService:
 
     def _beat(self, now: datetime) -> dict[str, Any]:
         """The fields of a heartbeat at ``now``: UTC and, when known, boot time."""
-        boottime = self._boottime() if self._boottime is not None else None
+        boottime = None
+        # Only a reading of the boot the record names is comparable (for_record
+        # may act for a record of another boot).
+        if self._boottime is not None and self.identity.boot_id == read_boot_id():
+            boottime = self._boottime()
         return {"last_heartbeat": now, "last_heartbeat_boottime": boottime}
 
     def start(self) -> SessionRecord:
@@ -279,6 +285,7 @@ class SessionService:
                 now,
                 plan_id=record.plan_id,
                 fencing_token=record.fencing_token,
+                **({"previous_session": self.continues} if self.continues else {}),
             )
             return record
 
