@@ -48,10 +48,17 @@ def run_console(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 class StdioServer:
     """The console script as a subprocess, spoken to line by line."""
 
-    def __init__(self, root: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
+    ) -> None:
+        """``prefix`` runs the console script under a wrapper, e.g. ``unshare``."""
         self.stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [CONSOLE_SCRIPT, *args],
+            [*prefix, CONSOLE_SCRIPT, *args],
             cwd=root,
             env=env or clean_env(root),
             stdin=subprocess.PIPE,

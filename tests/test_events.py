@@ -89,9 +89,12 @@ def test_takeovers_say_why_and_the_loser_logs_its_loss(
     ]
 
 
-def test_adoption_is_logged(make_service: ServiceFactory, heartbeat_dir: Path) -> None:
+def test_adoption_is_logged(
+    make_service: ServiceFactory, heartbeat_dir: Path, probe: FakeProbe
+) -> None:
     a = make_service("a", pid=101)
     a.claim("043")
+    probe.dead.add(101)  # the first server died (a live one is never adopted)
     make_service("a", pid=201)  # the server restarts with the same session id
     events = DirectoryStore(heartbeat_dir).read_events()
     assert events[-1].event == "session_adopted"

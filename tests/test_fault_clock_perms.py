@@ -1,9 +1,12 @@
 """Faults 7 and 8: clocks that disagree, and permissions whatever the umask.
 
 Clocks: a record whose ``last_heartbeat`` lies in the future (another process's
-clock ahead) has no negative age, is not called stale or dead, and the skew is
-reported; this session's own age comes from a monotonic clock, so stepping the
-wall clock back or forward neither freezes nor ages it (both clocks injected).
+clock ahead) has no negative age and the skew is reported; it is fresh while
+the skew is within ``stale_after`` and stale beyond it (its writer's clock
+cannot vouch for it), never dead; this session's own age comes from a
+monotonic clock, so stepping the wall clock back or forward neither freezes
+nor ages it (both clocks injected). Ages of other sessions on this boot come
+from ``CLOCK_BOOTTIME`` (tests/test_clock_steps.py).
 
 Permissions: a new heartbeat directory is 0700 (and ``claims/``), every file
 0600, under any umask; an existing directory that is group- or world-writable
@@ -25,6 +28,7 @@ from mcp import Client
 from conftest import HOST, T0, FakeClock, FakeProbe, make_identity
 from mcp_server_heartbeat import app as app_module
 from mcp_server_heartbeat.config import Flags
+from mcp_server_heartbeat.identity import read_boot_id, read_pid_namespace
 from mcp_server_heartbeat.liveness import Thresholds
 from mcp_server_heartbeat.models import SessionRecord
 from mcp_server_heartbeat.runtime import open_runtime
@@ -49,6 +53,8 @@ def _write_ahead(store: DirectoryStore, session_id: str, host: str, pid: int, ah
         SessionRecord(
             session_id=session_id,
             host=host,
+            boot_id=read_boot_id(),
+            pid_namespace=read_pid_namespace(),
             pid=pid,
             plan_id="ahead-plan",
             fencing_token=1,
@@ -60,20 +66,35 @@ def _write_ahead(store: DirectoryStore, session_id: str, host: str, pid: int, ah
 
 
 @pytest.mark.parametrize("host", [HOST, "other-host"])
-def test_heartbeat_from_a_clock_ahead_has_no_negative_age_and_is_not_stale_or_dead(
+def test_heartbeat_from_a_clock_ahead_has_no_negative_age_and_is_not_dead(
+    make_service: Any, heartbeat_dir: Path, clock: FakeClock, host: str
+) -> None:
+    me = make_service("me", pid=100)
+    _write_ahead(DirectoryStore(heartbeat_dir), "ahead", host, pid=4242, ahead=200)
+    view = next(v for v in me.list_sessions().sessions if v.session_id == "ahead")
+    assert view.heartbeat_age_s == 0
+    assert view.clock_skew_s == 200
+    assert view.status == "active"
+    assert view.seconds_until_stale == 300
+    assert view.process_alive is (True if host == HOST else None)
+    clock.advance(150)  # our clock moves on; theirs is still ahead
+    view = next(v for v in me.list_sessions().sessions if v.session_id == "ahead")
+    assert (view.heartbeat_age_s, view.clock_skew_s, view.status) == (0, 50, "active")
+
+
+@pytest.mark.parametrize("host", [HOST, "other-host"])
+def test_heartbeat_ahead_by_more_than_stale_after_is_stale_not_dead(
     make_service: Any, heartbeat_dir: Path, clock: FakeClock, host: str
 ) -> None:
     me = make_service("me", pid=100)
     _write_ahead(DirectoryStore(heartbeat_dir), "ahead", host, pid=4242, ahead=3600)
     view = next(v for v in me.list_sessions().sessions if v.session_id == "ahead")
-    assert view.heartbeat_age_s == 0
-    assert view.clock_skew_s == 3600
-    assert view.status == "active"
-    assert view.seconds_until_stale == 300
+    assert (view.heartbeat_age_s, view.clock_skew_s) == (0, 3600)
+    assert (view.status, view.seconds_until_stale, view.health) == ("stale", 0, "critical")
     assert view.process_alive is (True if host == HOST else None)
-    clock.advance(1000)  # our clock moves on; theirs is still ahead
+    clock.advance(1000)
     view = next(v for v in me.list_sessions().sessions if v.session_id == "ahead")
-    assert (view.heartbeat_age_s, view.clock_skew_s, view.status) == (0, 2600, "active")
+    assert (view.heartbeat_age_s, view.clock_skew_s, view.status) == (0, 2600, "stale")
 
 
 def test_own_age_is_monotonic_when_the_wall_clock_steps(heartbeat_dir: Path) -> None:
@@ -105,21 +126,26 @@ def test_own_age_is_monotonic_when_the_wall_clock_steps(heartbeat_dir: Path) -> 
     assert me.view_self().heartbeat_age_s == 1
 
 
-def test_a_holder_whose_clock_is_ahead_is_never_displaced_by_force(
+def test_a_holder_whose_clock_is_ahead_by_more_than_stale_after_yields_only_to_force(
     make_service: Any, heartbeat_dir: Path, clock: FakeClock
 ) -> None:
+    """A heartbeat stamped far in the reader's future proves nothing about now: it is
+    stale (not dead), so it is taken over only with force."""
     store = DirectoryStore(heartbeat_dir)
-    holder = make_service("holder", pid=200)
+    holder = make_service("holder", pid=200, host="other-host")
     holder.claim("p")
     record = store.read_session("holder")
     assert record is not None
     future = T0 + timedelta(hours=2)
     store.write_session(record.model_copy(update={"last_heartbeat": future}))
     claimant = make_service("claimant", pid=201)
-    clock.advance(3000)  # past stale_after by our clock, but the record is in our future
-    result = claimant.claim("p", force=True)
+    clock.advance(3000)  # the record is 4200 s in our future
+    result = claimant.claim("p")
     assert result.outcome == "held_by_other"
-    assert result.holder is not None and result.holder.clock_skew_s is not None
+    assert result.holder is not None and result.holder.clock_skew_s == 4200
+    assert result.holder.status == "stale"
+    result = claimant.claim("p", force=True)
+    assert (result.outcome, result.takeover_reason) == ("taken_over", "forced_stale")
 
 
 # -- permissions ------------------------------------------------------------------

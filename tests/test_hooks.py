@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from mcp_server_heartbeat.hooks import COMPACT_REMINDER, PROTOCOL_REMINDER, RESUME_REMINDER
-from mcp_server_heartbeat.identity import Identity
+from mcp_server_heartbeat.identity import Identity, read_boot_id, read_pid_namespace
 from mcp_server_heartbeat.liveness import Thresholds
 from mcp_server_heartbeat.models import ClaimRecord, SessionRecord
 from mcp_server_heartbeat.probe import process_start_time
@@ -136,6 +136,8 @@ def record(session_id: str, pid: int, client_pid: int, **fields: Any) -> Session
         pid_started_at=process_start_time(pid),
         client_pid=client_pid,
         heartbeat_interval_s=30.0,
+        boot_id=fields.pop("boot_id", read_boot_id()),
+        pid_namespace=fields.pop("pid_namespace", read_pid_namespace()),
         **fields,
     )
 

@@ -23,6 +23,8 @@ def record(
     pid: int | None = 42,
     ended: bool = False,
     client_pid: int | None = 7,
+    boot_id: str | None = ME.boot_id,
+    pid_namespace: str | None = ME.pid_namespace,
 ) -> SessionRecord:
     def ago(seconds: float | None):
         return None if seconds is None else T0 - timedelta(seconds=seconds)
@@ -36,6 +38,8 @@ def record(
         last_heartbeat=ago(hb_age),
         last_call_at=ago(call_age),
         ended_at=T0 - timedelta(seconds=5) if ended else None,
+        boot_id=boot_id,
+        pid_namespace=pid_namespace,
     )
 
 
@@ -60,6 +64,20 @@ CASES = [
     ("never beat", record(hb_age=None), FakeProbe(), "stale", "stale_alive", True),
     ("no pid recorded", record(pid=None, hb_age=1000), FakeProbe(dead={42}), "stale",
      "stale_remote", None),
+    # A pid names a process only in one PID namespace of one boot of one host.
+    ("other PID namespace, same hostname (container), pid 'dead' here",
+     record(pid_namespace="pid:[1]"), FakeProbe(dead={42}), "active", "other_active", None),
+    ("other boot, same hostname, pid 'dead' here", record(boot_id="another-boot"),
+     FakeProbe(dead={42}), "active", "other_active", None),
+    ("other namespace, stale", record(hb_age=301, pid_namespace="pid:[1]"),
+     FakeProbe(dead={42}), "stale", "stale_remote", None),
+    ("earlier version's record (no boot id, no namespace), pid 'dead' here",
+     record(boot_id=None, pid_namespace=None), FakeProbe(dead={42}), "active", "other_active",
+     None),
+    ("earlier version's record, stale", record(hb_age=301, boot_id=None, pid_namespace=None),
+     FakeProbe(dead={42}), "stale", "stale_remote", None),
+    ("no namespace recorded", record(pid_namespace=None), FakeProbe(dead={42}), "active",
+     "other_active", None),
 ]  # fmt: skip
 
 

@@ -335,6 +335,7 @@ def _register_tools(app: MCPServer[Runtime]) -> None:
             heartbeat=runtime.monitor.snapshot(),
             claim_lost=service.claim_lost,
             warnings=list(runtime.warnings),
+            continues=service.continues,
             project=runtime.project,
             plans=runtime.plans(),
         )

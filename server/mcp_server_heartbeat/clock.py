@@ -7,6 +7,7 @@ readers parse. The clock is a plain callable so tests can move time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -17,6 +18,24 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The system clock, as an aware UTC datetime."""
     return datetime.now(UTC)
+
+
+BootClock = Callable[[], float]
+"""A zero-argument callable returning seconds since boot (``CLOCK_BOOTTIME``)."""
+
+
+def boottime_now() -> float:
+    """Seconds since this kernel booted, including suspend (``CLOCK_BOOTTIME``).
+
+    Wall-clock steps (NTP, ``date -s``) do not move it, so two readings on the
+    same boot (same ``boot_id``) give a true elapsed time. Where the platform
+    has no ``CLOCK_BOOTTIME`` this is the monotonic clock, which is only ever
+    compared on this platform's own boot (see ``liveness.heartbeat_age``).
+    """
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is None:
+        return time.monotonic()
+    return time.clock_gettime(boottime)
 
 
 def format_utc(moment: datetime) -> str:
@@ -62,4 +81,12 @@ def format_duration(seconds: float | None) -> str:
     return f"{days}d{hours:02d}h"
 
 
-__all__ = ["Clock", "format_duration", "format_utc", "parse_utc", "utc_now"]
+__all__ = [
+    "BootClock",
+    "Clock",
+    "boottime_now",
+    "format_duration",
+    "format_utc",
+    "parse_utc",
+    "utc_now",
+]

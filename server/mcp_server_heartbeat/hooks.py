@@ -49,10 +49,19 @@ from types import FrameType
 import psutil
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .clock import Clock, utc_now
+from .clock import Clock, boottime_now, utc_now
 from .config import Config, Flags, resolve_config
 from .errors import HeartbeatError, InvalidInputError
-from .liveness import Observer, Thresholds, assess, view_of
+from .identity import read_boot_id, read_pid_namespace, read_time_namespace
+from .liveness import (
+    Observer,
+    Thresholds,
+    assess,
+    may_adopt,
+    process_alive,
+    same_process_space,
+    view_of,
+)
 from .models import PlanHint, ProjectContext, SessionRecord, SessionView
 from .plans import list_plans, suggest_plan
 from .probe import ProcessProbe, probe_process, process_start_time
@@ -182,16 +191,19 @@ def session_start(
     thresholds = Thresholds(
         stale_after=float(config.stale_after.value), idle_after=float(config.idle_after.value)
     )
+    here = Observer(session_id=session_id, host=host, client_pid=lineage.client_pid)
     with store.lock():
         records, _unreadable = store.list_sessions()
         now = clock()
         by_id = {record.session_id: record for record in records}
         own = by_id.get(session_id)
         server = None
-        if own is None or own.ended_at is not None:
+        opening = own is None or may_adopt(own, here, probe)
+        if opening:
             server = _conversation_server(records, session_id, lineage, host, probe)
-        if (own is None or own.ended_at is not None) and server is None:
-            own = _open_record(session_id, own, payload, project, env, lineage, host, now)
+        if opening and server is None:
+            boottime = boottime_now() if clock is utc_now else None
+            own = _open_record(session_id, own, payload, project, env, lineage, host, now, boottime)
             if source == "clear" and own.previous_session is None:
                 own = own.model_copy(
                     update={"previous_session": _previous(records, session_id, lineage, host)}
@@ -293,9 +305,13 @@ def _open_record(
     lineage: Lineage,
     host: str,
     now: datetime,
+    boottime: float | None = None,
 ) -> SessionRecord:
-    """A record for a session no server has written yet (or one that ended and
-    is resumed), owned by the client process until the server adopts it."""
+    """A record for a session no server has written yet, or one it may adopt by
+    the server's rule (:func:`~.liveness.may_adopt`: ended, proven dead, or this
+    client's own), owned by the client process until the server adopts it. A
+    claim the old record shows is kept for the server to confirm against the
+    ledger; ``boottime`` is ``CLOCK_BOOTTIME`` at ``now`` (None when unknown)."""
     client = lineage.client_pid
     record = SessionRecord(
         session_id=session_id,
@@ -311,6 +327,10 @@ def _open_record(
         pid=client,
         pid_started_at=process_start_time(client) if client is not None else None,
         client_pid=client,
+        boot_id=read_boot_id(),
+        pid_namespace=read_pid_namespace(),
+        time_namespace=read_time_namespace(),
+        last_heartbeat_boottime=boottime,
     )
     if old is not None:
         record = record.model_copy(
@@ -320,6 +340,10 @@ def _open_record(
                 "previous_session": old.previous_session,
                 "last_activity": old.last_activity,
                 "adopted_at": now,
+                "plan_id": old.plan_id,
+                "fencing_token": old.fencing_token,
+                "claimed_at": old.claimed_at,
+                "claim_lost": old.claim_lost,
             }
         )
     return record
@@ -441,13 +465,17 @@ def session_end(
     if not config.dir_path.is_dir():
         return None
     host = socket.gethostname()
+    here = Observer(session_id=session_id, host=host, client_pid=lineage.client_pid)
 
     def may_end(record: SessionRecord) -> bool:
+        # A pid is compared or probed only in this hook's own process space (liveness).
         if record.host != host:
             return False
-        if record.pid is None or record.pid in lineage.pids:
+        if record.pid is None:
             return True
-        return probe(record.pid, record.pid_started_at).dead
+        if record.pid in lineage.pids and same_process_space(record, here):
+            return True
+        return process_alive(record, here, probe) is False
 
     store = DirectoryStore(config.dir_path, lock_timeout=HOOK_LOCK_TIMEOUT_S)
     return end_session_record(

@@ -10,21 +10,64 @@
 | worktree | the top level of the git worktree the session works in (from the configuration) |
 | host, pid, pid_started_at | hostname, this process, its start time (UTC) |
 | client_pid | the parent process (the MCP client) |
+| boot_id | ``/proc/sys/kernel/random/boot_id``: this kernel boot, else None |
+| pid_namespace | ``readlink /proc/self/ns/pid``, e.g. ``pid:[4026531836]``, else None |
+| time_namespace | ``readlink /proc/self/ns/time`` (Linux >= 5.6), else None |
+
+A PID names one process only inside one PID namespace of one boot of one
+host, so proof of death needs all four to match the reader's (``liveness``);
+``CLOCK_BOOTTIME`` readings compare only within one boot and time namespace.
+The three kernel facts are read once per process.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from .git import git_branch
 from .probe import process_start_time
 from .validation import validate_id
+
+BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
+
+
+@functools.cache
+def read_boot_id() -> str | None:
+    """This kernel boot's id (a UUID that changes at every boot), or None where
+    ``/proc`` does not give it (not Linux, /proc not mounted). Read once."""
+    try:
+        with open(BOOT_ID_PATH, encoding="ascii") as file:
+            text = file.read(64).strip()
+    except (OSError, ValueError):
+        return None
+    return text or None
+
+
+def _namespace(kind: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/self/ns/{kind}")
+    except OSError:
+        return None
+
+
+@functools.cache
+def read_pid_namespace() -> str | None:
+    """This process's PID namespace, e.g. ``pid:[4026531836]``, or None. Read once."""
+    return _namespace("pid")
+
+
+@functools.cache
+def read_time_namespace() -> str | None:
+    """This process's time namespace, e.g. ``time:[4026531834]``, or None (kernels
+    before 5.6 have none: boot-time clocks then carry no offset). Read once."""
+    return _namespace("time")
 
 
 @dataclass(frozen=True)
@@ -43,6 +86,9 @@ class Identity:
     pid_started_at: datetime | None
     client_pid: int
     worktree: str | None = None
+    boot_id: str | None = field(default_factory=read_boot_id)
+    pid_namespace: str | None = field(default_factory=read_pid_namespace)
+    time_namespace: str | None = field(default_factory=read_time_namespace)
 
 
 def detect_identity(
@@ -77,4 +123,10 @@ def detect_identity(
     )
 
 
-__all__ = ["Identity", "detect_identity"]
+__all__ = [
+    "Identity",
+    "detect_identity",
+    "read_boot_id",
+    "read_pid_namespace",
+    "read_time_namespace",
+]

@@ -4,22 +4,43 @@ Inputs are a record, the reader's clock reading, the reader's identity and a
 process probe; nothing here touches the disk. The rules (design contract):
 
 * ``ended``  — ``ended_at`` is set (a clean end).
-* ``dead``   — same host and the probe proves the process gone (no such PID,
-  a zombie, or a PID reused by a process with another start time).
-* ``stale``  — no heartbeat for ``stale_after`` seconds (and not proven dead).
+* ``dead``   — same host, same kernel boot and same PID namespace as the
+  reader, and the probe proves the process gone (no such PID, a zombie, or a
+  PID reused by a process with another start time).
+* ``stale``  — no heartbeat for ``stale_after`` seconds, or a heartbeat stamped
+  more than ``stale_after`` seconds in the reader's future (and not proven dead).
 * ``idle``   — heartbeat fresh but no tool call for ``idle_after`` seconds.
 * ``active`` — otherwise.
 
 Proof of death outranks a fresh heartbeat: a ``kill -9`` shows as dead at once.
-A session on another host is never dead: its process cannot be probed from
-here (``process_alive`` is null).
+
+**Remote** means the reader cannot name the recorded process: another host,
+another boot (a reboot, or another machine with the same hostname), another
+PID namespace (a container or ``unshare --pid`` with the same hostname), or a
+record that does not say (no ``boot_id``/``pid_namespace``: written by a
+version before these fields, or where ``/proc`` did not give them). A remote
+session is never dead (``process_alive`` is null): it goes stale by time only,
+and its claim is taken over only with ``force``. A process the reader may not
+see (``EPERM``, ``hidepid``) is alive (``probe``).
+
+**Ages.** On the reader's own boot (same ``boot_id``, host and time namespace)
+a heartbeat's age is the reader's ``CLOCK_BOOTTIME`` minus the record's
+``last_heartbeat_boottime``, so stepping the wall clock moves no age. Across
+boots and hosts (or for records without it) the age is UTC now minus
+``last_heartbeat``; a heartbeat in the reader's future has age 0 and its skew
+is reported as ``clock_skew_s``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
+
+from .clock import boottime_now
+from .identity import read_boot_id, read_pid_namespace, read_time_namespace
 
 if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic
     from .models import Health, Relationship, SessionRecord, SessionView, Status
@@ -39,6 +60,10 @@ class RecordLike(Protocol):
     last_heartbeat: datetime | None
     last_call_at: datetime | None
     ended_at: datetime | None
+    boot_id: str | None
+    pid_namespace: str | None
+    time_namespace: str | None
+    last_heartbeat_boottime: float | None
 
 
 HEALTHY_BELOW_S = 60.0
@@ -47,12 +72,23 @@ WARNING_BELOW_S = 180.0
 
 @dataclass(frozen=True)
 class Observer:
-    """Who is looking: the caller's session id, host and MCP client pid."""
+    """Who is looking: the caller's session id, host and MCP client pid, and the
+    process space and clock it reads from.
+
+    ``boot_id``, ``pid_namespace`` and ``time_namespace`` default to this
+    process's (read once, :mod:`~.identity`); ``boottime`` is the reader's
+    ``CLOCK_BOOTTIME`` in seconds, or None to judge every age by UTC (a reader
+    whose wall clock is injected and whose boot-time clock is not).
+    """
 
     session_id: str | None
     host: str
     client_pid: int | None = None
     previous_session: str | None = None
+    boot_id: str | None = field(default_factory=read_boot_id)
+    pid_namespace: str | None = field(default_factory=read_pid_namespace)
+    time_namespace: str | None = field(default_factory=read_time_namespace)
+    boottime: Callable[[], float] | None = boottime_now
 
 
 @dataclass(frozen=True)
@@ -98,11 +134,107 @@ def health_of(heartbeat_age_s: float | None) -> Health:
     return "critical"
 
 
+def same_process_space(record: RecordLike, observer: Observer) -> bool:
+    """True when ``record.pid`` names a process the observer can probe: host,
+    kernel boot and PID namespace are all known and all the observer's own."""
+    return (
+        record.host is not None
+        and record.host == observer.host
+        and record.boot_id is not None
+        and record.boot_id == observer.boot_id
+        and record.pid_namespace is not None
+        and record.pid_namespace == observer.pid_namespace
+    )
+
+
 def process_alive(record: RecordLike, observer: Observer, probe: ProcessProbe) -> bool | None:
-    """True/False for a record of this host with a pid; None when it cannot be probed."""
-    if record.host != observer.host or record.pid is None:
+    """True/False for a record of the observer's process space (host, boot, PID
+    namespace) with a pid; None (remote) when its process cannot be named from here."""
+    if record.pid is None or not same_process_space(record, observer):
         return None
     return not probe(record.pid, record.pid_started_at).dead
+
+
+def same_boot_clock(record: RecordLike, observer: Observer) -> bool:
+    """True when the record's ``last_heartbeat_boottime`` and the observer's
+    ``boottime`` read one clock: same host, boot and time namespace."""
+    return (
+        observer.boottime is not None
+        and record.last_heartbeat_boottime is not None
+        and record.host == observer.host
+        and record.boot_id is not None
+        and record.boot_id == observer.boot_id
+        and record.time_namespace == observer.time_namespace
+    )
+
+
+def heartbeat_age(
+    record: RecordLike, now: datetime, observer: Observer
+) -> tuple[float | None, float | None]:
+    """``(age, skew)`` of the record's last heartbeat, in seconds (module doc:
+    boot-time clock on the observer's boot, else UTC). Age is never negative;
+    skew is set when the heartbeat lies in the reader's future."""
+    if same_boot_clock(record, observer):
+        assert observer.boottime is not None and record.last_heartbeat_boottime is not None
+        delta = observer.boottime() - record.last_heartbeat_boottime
+        if math.isfinite(delta):
+            return (0.0, -delta) if delta < 0 else (delta, None)
+    return age_seconds(now, record.last_heartbeat)
+
+
+def _call_age(
+    record: RecordLike, now: datetime, observer: Observer, hb_age: float | None
+) -> float | None:
+    """Seconds since the last tool call (drives ``idle``). On the observer's boot
+    it is the heartbeat's step-free age plus how long before that heartbeat the
+    call was, both stamped by the writer's one clock; else UTC."""
+    called = record.last_call_at or record.started_at
+    if called is None:
+        return None
+    if (
+        hb_age is not None
+        and record.last_heartbeat is not None
+        and same_boot_clock(record, observer)
+    ):
+        return hb_age + max(0.0, (record.last_heartbeat - called).total_seconds())
+    return age_seconds(now, called)[0]
+
+
+def is_stale(age: float | None, skew: float | None, thresholds: Thresholds) -> bool:
+    """No heartbeat, one ``stale_after`` seconds old, or one stamped more than
+    ``stale_after`` seconds in the reader's future (its writer's clock cannot be
+    trusted to say it is fresh)."""
+    return (
+        age is None
+        or age >= thresholds.stale_after
+        or (skew is not None and skew > thresholds.stale_after)
+    )
+
+
+def may_adopt(record: RecordLike, observer: Observer, probe: ProcessProbe) -> bool:
+    """Whether a process starting under ``record.session_id`` may adopt the record
+    (resume, ``/mcp`` reconnect) rather than run under a new id.
+
+    Yes when the record ended, names no process, names a process proven dead
+    (rules of :func:`process_alive`), or names the observer's own MCP client (a
+    record the SessionStart hook wrote for this client: pid = client_pid =
+    the observer's ``client_pid``, alive in the observer's process space).
+    No otherwise: a live process, and a remote or unprovable one however stale
+    (another host, boot or namespace, or a record of an earlier version) —
+    a stale heartbeat is not proof of death, and adopting a live process's
+    record would let two processes hold one claim.
+    """
+    if record.ended_at is not None or record.pid is None:
+        return True
+    alive = process_alive(record, observer, probe)
+    if alive is False:
+        return True
+    return (
+        alive is True
+        and observer.client_pid is not None
+        and record.pid == observer.client_pid
+        and record.client_pid == observer.client_pid
+    )
 
 
 def assess(
@@ -113,10 +245,10 @@ def assess(
     thresholds: Thresholds = Thresholds(),
 ) -> Liveness:
     """Classify ``record`` as seen by ``observer`` at ``now`` (see module doc)."""
-    hb_age, skew = age_seconds(now, record.last_heartbeat)
-    call_age, _ = age_seconds(now, record.last_call_at or record.started_at)
+    hb_age, skew = heartbeat_age(record, now, observer)
+    call_age = _call_age(record, now, observer, hb_age)
     alive = None if record.ended_at is not None else process_alive(record, observer, probe)
-    stale = hb_age is None or hb_age >= thresholds.stale_after
+    stale = is_stale(hb_age, skew, thresholds)
     status: Status
     if record.ended_at is not None:
         status = "ended"
@@ -128,10 +260,10 @@ def assess(
         status = "idle"
     else:
         status = "active"
-    until_stale = 0.0 if hb_age is None else max(0.0, thresholds.stale_after - hb_age)
+    until_stale = 0.0 if stale or hb_age is None else max(0.0, thresholds.stale_after - hb_age)
     return Liveness(
         status=status,
-        health=health_of(hb_age),
+        health="critical" if stale and skew is not None else health_of(hb_age),
         heartbeat_age_s=None if hb_age is None else round(hb_age, 3),
         seconds_until_stale=round(until_stale, 3),
         clock_skew_s=None if skew is None else round(skew, 3),
@@ -160,6 +292,8 @@ def relationship_of(
         observer.client_pid is not None
         and record.client_pid == observer.client_pid
         and record.host == observer.host
+        and record.boot_id in (None, observer.boot_id)  # a pid of another boot or
+        and record.pid_namespace in (None, observer.pid_namespace)  # namespace is another
     )
     if same_client or record.session_id == observer.previous_session:
         return "same_conversation"
@@ -213,7 +347,12 @@ __all__ = [
     "age_seconds",
     "assess",
     "health_of",
+    "heartbeat_age",
+    "is_stale",
+    "may_adopt",
     "process_alive",
     "relationship_of",
+    "same_boot_clock",
+    "same_process_space",
     "view_of",
 ]

@@ -107,6 +107,21 @@ class SessionRecord(BaseModel):
     ended_at: UtcDatetime | None = None
     end_reason: str | None = None
     claim_lost: ClaimLost | None = None
+    # Where the process runs and a step-free heartbeat clock (liveness rules; records
+    # of earlier versions lack them and are never proven dead, see liveness.py).
+    boot_id: str | None = Field(
+        default=None, description="Kernel boot id of the host the process runs on."
+    )
+    pid_namespace: str | None = Field(
+        default=None, description="PID namespace of the process, e.g. 'pid:[4026531836]'."
+    )
+    time_namespace: str | None = Field(
+        default=None, description="Time namespace of the process (boot-time clock offsets)."
+    )
+    last_heartbeat_boottime: float | None = Field(
+        default=None,
+        description="CLOCK_BOOTTIME seconds at last_heartbeat; ages on the same boot use it.",
+    )
 
 
 class ClaimRecord(BaseModel):
@@ -132,6 +147,9 @@ class ClaimRecord(BaseModel):
     previous_holder: str | None = None
     released_at: UtcDatetime | None = None
     release_reason: str | None = None
+    # The holder's process space, beside holder_host/holder_pid (liveness rules).
+    holder_boot_id: str | None = None
+    holder_pid_namespace: str | None = None
 
 
 class Unreadable(BaseModel):
@@ -300,6 +318,11 @@ class SessionInfoResult(BaseModel):
         default=None, description="Project type, package manager, framework, git branch/remote."
     )
     plans: PlanContext | None = None
+    continues: str | None = Field(
+        default=None,
+        description="The session id this server was started with, when a live process "
+        "already ran under it: this session runs under a new id and continues it.",
+    )
 
 
 __all__ = [

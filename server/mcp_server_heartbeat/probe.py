@@ -4,7 +4,16 @@ Fail closed: the probe says ``GONE`` or ``REUSED`` only when this host can
 prove the exact recorded process no longer runs — no process has the PID, the
 process with the PID is a zombie (it has exited), or its start time differs
 from the recorded one (the PID was reused). Anything else (alive, no
-permission, no recorded start time to compare) counts as alive. This is the
+permission, no recorded start time to compare) counts as alive.
+
+"No process has the PID" is the kernel's answer, not ``/proc``'s: with
+``/proc`` mounted ``hidepid=2`` (or ``hidepid=invisible``) another user's
+process has no ``/proc/<pid>`` and psutil reports ``NoSuchProcess``, yet it
+runs. So a missing ``/proc`` entry is confirmed with ``kill(pid, 0)``, which
+hidepid does not affect: ``ESRCH`` means gone, ``EPERM`` (or success) means a
+process exists, hence alive — its start time cannot be read, so it is not
+called reused either. The caller makes sure ``pid`` is of its own PID
+namespace and boot (``liveness.process_alive``). This is the
 rule PostgreSQL's postmaster.pid, Qt's QLockFile and Mercurial's lock follow:
 break a lock only on proof of death.
 """
@@ -12,6 +21,8 @@ break a lock only on proof of death.
 from __future__ import annotations
 
 import enum
+import errno
+import os
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -53,6 +64,19 @@ def process_start_time(pid: int) -> datetime | None:
         return None
 
 
+def pid_exists(pid: int) -> bool:
+    """Whether the kernel has a process ``pid`` in this PID namespace, by
+    ``kill(pid, 0)`` (no signal is sent): ``ESRCH`` is False; ``EPERM``, success
+    or any other error is True (fail closed). Not affected by ``hidepid``."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError as exc:
+        return exc.errno != errno.ESRCH
+    return True
+
+
 def probe_process(pid: int, started_at: datetime | None) -> ProcessState:
     """Probe ``pid`` on this host with psutil; see the module doc for the rule.
 
@@ -68,8 +92,10 @@ def probe_process(pid: int, started_at: datetime | None) -> ProcessState:
         if process.status() == psutil.STATUS_ZOMBIE:
             return ProcessState.GONE
         created = process.create_time()
-    except psutil.NoSuchProcess:
+    except psutil.ZombieProcess:
         return ProcessState.GONE
+    except psutil.NoSuchProcess:
+        return ProcessState.GONE if not pid_exists(pid) else ProcessState.ALIVE
     except (psutil.Error, OSError):
         return ProcessState.ALIVE
     if started_at is not None and abs(created - started_at.timestamp()) > START_TIME_TOLERANCE_S:
@@ -81,6 +107,7 @@ __all__ = [
     "START_TIME_TOLERANCE_S",
     "ProcessProbe",
     "ProcessState",
+    "pid_exists",
     "probe_process",
     "process_start_time",
 ]

@@ -92,6 +92,12 @@ def open_runtime(
         tag_kinds=config.tag_kinds.value,
     )
     service.start()
+    if service.continues is not None:
+        warnings.append(
+            f"Session id {service.continues} is in use by another process that may still "
+            f"run, so this server runs as session {service.session_id}, which continues it "
+            "(previous_session). Claims and heartbeats are recorded under the new id."
+        )
     monitor.success()
     return Runtime(
         config=config,

@@ -9,10 +9,17 @@ the rules below hold across any number of server processes:
 * **Fencing tokens grow forever.** A claim gets ``ledger.fencing_token + 1``;
   the ledger keeps the last token after release, so tokens never go back.
 * **A live holder with a fresh heartbeat is never displaced**, ``force`` or
-  not. A holder proven dead (same host, process gone or PID reused) loses the
-  plan to the next claimant automatically; a stale holder not proven dead loses
+  not. A holder proven dead (same host, boot and PID namespace as the
+  claimant, process gone or PID reused) loses the plan to the next claimant
+  automatically; a stale holder not proven dead loses
   it only to ``force=true``. This is the lease rule of Chubby/ZooKeeper-style
   systems with the lock-file rule (PostgreSQL, QLockFile) for proof of death.
+* **One live process per session id.** A server started under the id of a
+  record whose process may still run (alive, or not provably dead: another
+  host, boot or PID namespace) runs under a new id ``<id>-2``, ``<id>-3``, ...
+  with ``previous_session`` = the original; it adopts only a record that ended,
+  names no process, is proven dead, or was written for its own client by the
+  SessionStart hook (:func:`~.liveness.may_adopt`).
 * **A holder learns of its loss.** Every write of its own record first checks
   the ledger; a loss is reported once by the next ``heartbeat`` and is shown in
   the record's ``claim_lost``.
@@ -23,6 +30,7 @@ background heartbeat; it is always taken before the store's lock.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -31,10 +39,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .clock import Clock, utc_now
+from .clock import BootClock, Clock, boottime_now, utc_now
 from .errors import InvalidInputError, StoreBusyError, StoreError
-from .identity import Identity
-from .liveness import Observer, Thresholds, assess, view_of
+from .identity import Identity, read_boot_id
+from .liveness import Observer, Thresholds, assess, may_adopt, view_of
 from .models import (
     ClaimLost,
     ClaimRecord,
@@ -59,6 +67,8 @@ from .validation import (
 
 log = logging.getLogger(__name__)
 
+ID_MAX_CHARS = 128
+"""The longest valid id (``validation.ID_PATTERN``); a new id ``<id>-<n>`` stays inside it."""
 ROLES = ("creator", "executor", "reviewer", "releaser")
 STATUSES: tuple[Status, ...] = ("active", "idle", "stale", "dead", "ended")
 
@@ -85,6 +95,11 @@ class SessionService:
         probe: proves processes dead; injected by tests.
         tag_kinds: the accepted ``tags.kind`` values, or None for any
             kebab-case kind (``session_tracking.tags.kinds``).
+        monotonic: seconds of a monotonic clock for this session's own age.
+        boottime: seconds of ``CLOCK_BOOTTIME``, recorded with every heartbeat
+            (``last_heartbeat_boottime``) and used for ages on this boot. Default:
+            the system's when ``clock`` is the system clock; with an injected
+            wall clock and none given, none is recorded and ages are by UTC.
     """
 
     def __init__(
@@ -97,6 +112,7 @@ class SessionService:
         probe: ProcessProbe = probe_process,
         tag_kinds: Collection[str] | None = None,
         monotonic: Callable[[], float] | None = None,
+        boottime: BootClock | None = None,
     ) -> None:
         self.store = store
         self.tag_kinds = tag_kinds
@@ -111,6 +127,10 @@ class SessionService:
         self._monotonic = monotonic or (
             time.monotonic if clock is utc_now else (lambda: clock().timestamp())
         )
+        self._boottime = boottime or (boottime_now if clock is utc_now else None)
+        self.continues: str | None = None
+        """The id this server was started with when a live process held it (it then
+        runs under a new id that continues it); None otherwise."""
         self._beat_anchor: tuple[datetime, float] | None = None
         self._record_value: SessionRecord | None = None
         self._unreported_loss: ClaimLost | None = None
@@ -139,6 +159,9 @@ class SessionService:
             pid_started_at=record.pid_started_at,
             client_pid=record.client_pid or 0,
             worktree=record.worktree,
+            boot_id=record.boot_id,
+            pid_namespace=record.pid_namespace,
+            time_namespace=record.time_namespace,
         )
         service = cls(
             store,
@@ -187,27 +210,42 @@ class SessionService:
     def _self_now(self) -> datetime:
         """The "now" of this session's own view: its last heartbeat plus the monotonic
         time since, so its age neither goes negative nor jumps when the wall clock is
-        stepped (fault suite: clocks). Other sessions' ages use the wall clock."""
+        stepped (fault suite: clocks). Other sessions' ages use the boot-time clock
+        on this boot, else the wall clock (``liveness.heartbeat_age``)."""
         anchor = self._beat_anchor
         if anchor is None:
             return self._clock()
         return anchor[0] + timedelta(seconds=max(0.0, self._monotonic() - anchor[1]))
 
+    def _beat(self, now: datetime) -> dict[str, Any]:
+        """The fields of a heartbeat at ``now``: UTC and, when known, boot time."""
+        boottime = None
+        # Only a reading of the boot the record names is comparable (for_record
+        # may act for a record of another boot).
+        if self._boottime is not None and self.identity.boot_id == read_boot_id():
+            boottime = self._boottime()
+        return {"last_heartbeat": now, "last_heartbeat_boottime": boottime}
+
     def start(self) -> SessionRecord:
-        """Write this session's record, adopting an existing one with the same id.
+        """Write this session's record, adopting an existing one with the same id
+        when :func:`~.liveness.may_adopt` allows it.
 
         Adoption (resume, ``/mcp`` reconnect) keeps ``started_at``, role, tags,
         ``previous_session``, ``last_activity`` and a claim the ledger still
         grants to this id; the pid fields become this process's and an earlier
-        ``ended_at`` is cleared.
+        ``ended_at`` is cleared. When the record's process may still run, this
+        session runs under a new id instead (:meth:`_continue_under_new_id`):
+        two live processes never share one id, one claim or one record.
 
         Raises:
             StoreError, StoreBusyError: the record could not be written.
         """
         with self._mutex, self.store.lock():
             now = self._clock()
+            old = self.store.read_session(self.identity.session_id)
+            if old is not None and not may_adopt(old, self._observer(), self._probe):
+                old = self._continue_under_new_id(old)
             ident = self.identity
-            old = self.store.read_session(ident.session_id)
             record = SessionRecord(
                 session_id=ident.session_id,
                 entrypoint=ident.entrypoint,
@@ -216,13 +254,17 @@ class SessionService:
                 cwd=ident.cwd,
                 worktree=ident.worktree,
                 started_at=now,
-                last_heartbeat=now,
                 last_call_at=now,
                 host=ident.host,
                 pid=ident.pid,
                 pid_started_at=ident.pid_started_at,
                 client_pid=ident.client_pid,
                 heartbeat_interval_s=self.interval,
+                boot_id=ident.boot_id,
+                pid_namespace=ident.pid_namespace,
+                time_namespace=ident.time_namespace,
+                previous_session=self.continues,
+                **self._beat(now),
             )
             if old is not None:
                 record = record.model_copy(
@@ -232,7 +274,7 @@ class SessionService:
                         "agent_version": ident.agent_version or old.agent_version,
                         "role": old.role,
                         "tags": old.tags,
-                        "previous_session": old.previous_session,
+                        "previous_session": self.continues or old.previous_session,
                         "last_activity": old.last_activity,
                         "adopted_at": now,
                     }
@@ -245,8 +287,45 @@ class SessionService:
                 now,
                 plan_id=record.plan_id,
                 fencing_token=record.fencing_token,
+                **({"previous_session": self.continues} if self.continues else {}),
             )
             return record
+
+    def _continue_under_new_id(self, live: SessionRecord) -> SessionRecord | None:
+        """Switch this session to a new id because ``live``'s process may still run
+        (inside the store's lock). The new id is the first of ``<id>-2``,
+        ``<id>-3``, ... (the original shortened to stay a valid id) whose record
+        is missing or may be adopted; that record, if any, is returned to adopt.
+        Says so on stderr; ``continues`` and ``previous_session`` name the original.
+        """
+        original = live.session_id
+        observer = self._observer()
+        adopt: SessionRecord | None = None
+        for n in range(2, 10_000):
+            suffix = f"-{n}"
+            candidate = validate_id(original[: ID_MAX_CHARS - len(suffix)] + suffix, "session_id")
+            existing = self.store.read_session(candidate)
+            if existing is None or may_adopt(existing, observer, self._probe):
+                adopt = existing
+                break
+        else:  # pragma: no cover - ten thousand live processes under one id
+            raise StoreError(f"no free session id left after {original}-9999")
+        where = f"pid {live.pid} on {live.host or 'an unknown host'}"
+        log.warning(
+            "session id %s is in use by a live or unprovable process (%s); "
+            "this server runs as session %s, which continues it",
+            original,
+            where,
+            candidate,
+        )
+        self.identity = dataclasses.replace(
+            self.identity,
+            session_id=candidate,
+            session_id_source=f"{self.identity.session_id_source}; {original} was in use "
+            f"by a process that may still run ({where}), so a new id continues it",
+        )
+        self.continues = original
+        return adopt
 
     def _adopt_claim(self, record: SessionRecord, old: SessionRecord) -> SessionRecord:
         """Keep the claim of an adopted record when the ledger still names this id."""
@@ -262,6 +341,8 @@ class SessionService:
                     "holder_host": ident.host,
                     "holder_pid": ident.pid,
                     "holder_pid_started_at": ident.pid_started_at,
+                    "holder_boot_id": ident.boot_id,
+                    "holder_pid_namespace": ident.pid_namespace,
                 }
             )
         )
@@ -299,7 +380,7 @@ class SessionService:
                         released = record
                     record = self._without_claim(record)
                 record = record.model_copy(
-                    update={"last_heartbeat": now, "ended_at": now, "end_reason": reason}
+                    update={**self._beat(now), "ended_at": now, "end_reason": reason}
                 )
                 self.store.write_session(record)
                 self._record = record
@@ -382,7 +463,7 @@ class SessionService:
         with self.store.lock():
             now = self._clock()
             self._sync_claim()
-            changes: dict[str, Any] = {"last_heartbeat": now, **(update or {})}
+            changes: dict[str, Any] = {**self._beat(now), **(update or {})}
             if agent_call:
                 changes["last_call_at"] = now
             record = self._current().model_copy(update=changes)
@@ -497,6 +578,8 @@ class SessionService:
                 host=ledger.holder_host,
                 pid=ledger.holder_pid,
                 pid_started_at=ledger.holder_pid_started_at,
+                boot_id=ledger.holder_boot_id,
+                pid_namespace=ledger.holder_pid_namespace,
             )
         view = view_of(record, assess(record, now, self._observer(), self._probe, self.thresholds))
         return _Holder(record, view, on_disk)
@@ -517,6 +600,8 @@ class SessionService:
             holder_host=ident.host,
             holder_pid=ident.pid,
             holder_pid_started_at=ident.pid_started_at,
+            holder_boot_id=ident.boot_id,
+            holder_pid_namespace=ident.pid_namespace,
             claimed_at=now,
             acquired_by="takeover" if takeover else "claim",
             takeover_reason=takeover[1] if takeover else None,
@@ -527,7 +612,7 @@ class SessionService:
             "plan_id": plan_id,
             "fencing_token": token,
             "claimed_at": now,
-            "last_heartbeat": now,
+            **self._beat(now),
             "last_call_at": now,
         }
         # The ledger is the commit point: from here on the claim is granted. The
@@ -640,7 +725,7 @@ class SessionService:
                 )
             self._release_ledger(record, now, reason or "released")
             self._record = self._without_claim(record).model_copy(
-                update={"last_heartbeat": now, "last_call_at": now}
+                update={**self._beat(now), "last_call_at": now}
             )
             self._after_commit(
                 lambda: self.store.write_session(self._current()), "this session's record"
@@ -672,6 +757,8 @@ class SessionService:
                     "holder_host": None,
                     "holder_pid": None,
                     "holder_pid_started_at": None,
+                    "holder_boot_id": None,
+                    "holder_pid_namespace": None,
                     "released_at": now,
                     "release_reason": reason,
                 }
@@ -817,11 +904,16 @@ class SessionService:
 
     def _observer(self) -> Observer:
         record = self._record
+        ident = self.identity
         return Observer(
             session_id=self.session_id,
-            host=self.identity.host,
-            client_pid=self.identity.client_pid,
+            host=ident.host,
+            client_pid=ident.client_pid,
             previous_session=record.previous_session if record else None,
+            boot_id=ident.boot_id,
+            pid_namespace=ident.pid_namespace,
+            time_namespace=ident.time_namespace,
+            boottime=self._boottime,
         )
 
     @staticmethod

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import socket
 import stat
@@ -38,7 +39,7 @@ from typing import Any, TextIO
 from ..cli import flags_of
 from ..clock import format_duration, parse_utc
 from ..config import resolve_config
-from ..liveness import Observer, Thresholds, assess
+from ..liveness import Observer, Thresholds, assess, heartbeat_age, is_stale
 from ..probe import ProcessProbe, probe_process
 from . import EXIT_OK
 
@@ -155,8 +156,8 @@ def line_for(
             continue
         if record.get("ended_at") is not None:
             continue
-        last = _time(record.get("last_heartbeat"))
-        if last is None or _age(now, last) >= stale_after:
+        light = LightRecord.of(record)
+        if is_stale(*heartbeat_age(light, now, observer), thresholds):
             continue  # stale or worse: not live, no need to probe its process
         if status_of(record) in LIVE:
             others += 1
@@ -164,9 +165,10 @@ def line_for(
     if own is None:
         what = "no session record" if session_id else "no session id"
         return f"♥ {what} · {others_text}"
-    status = status_of(own)
-    beat_at = _time(own.get("last_heartbeat"))
-    beat = "no beat" if beat_at is None else f"beat {format_duration(_age(now, beat_at))} ago"
+    liveness = assess(LightRecord.of(own), now, observer, probe, thresholds)
+    status = liveness.status
+    age = liveness.heartbeat_age_s
+    beat = "no beat" if age is None else f"beat {format_duration(age)} ago"
     if status not in LIVE:
         beat += f" ({status})"
     lost = own.get("claim_lost")
@@ -268,6 +270,10 @@ class LightRecord:
     last_heartbeat: datetime | None
     last_call_at: datetime | None
     ended_at: datetime | None
+    boot_id: str | None = None
+    pid_namespace: str | None = None
+    time_namespace: str | None = None
+    last_heartbeat_boottime: float | None = None
 
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> LightRecord:
@@ -283,7 +289,21 @@ class LightRecord:
             last_heartbeat=_time(record.get("last_heartbeat")),
             last_call_at=_time(record.get("last_call_at")),
             ended_at=_time(record.get("ended_at")),
+            boot_id=_str(record.get("boot_id")),
+            pid_namespace=_str(record.get("pid_namespace")),
+            time_namespace=_str(record.get("time_namespace")),
+            last_heartbeat_boottime=_float(record.get("last_heartbeat_boottime")),
         )
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _int(value: Any) -> int | None:
@@ -297,10 +317,6 @@ def _time(value: Any) -> datetime | None:
         return parse_utc(value)
     except ValueError:
         return None
-
-
-def _age(now: datetime, then: datetime) -> float:
-    return max(0.0, (now - then).total_seconds())
 
 
 __all__ = ["LightRecord", "line_for", "read_input", "render", "run", "scan"]
