@@ -15,6 +15,7 @@ tokens, lost grants) must find nothing.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -202,3 +203,20 @@ def test_a_dot_lock_symlink_to_a_file_outside_is_never_followed(
     assert target.read_text() == "precious\n"
     assert target.stat().st_mtime == 1_000_000_000
     assert not missing.exists()
+
+
+def test_a_store_that_is_dropped_closes_its_descriptor(heartbeat_dir: Path) -> None:
+    """One descriptor is kept open per store; a store per CLI call or hook must not
+    leak it."""
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_fds()
+    for _ in range(50):
+        store = DirectoryStore(heartbeat_dir)
+        with store.lock(), store.lock():
+            pass
+        del store
+    gc.collect()
+    assert open_fds() <= before + 1

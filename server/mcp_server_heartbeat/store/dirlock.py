@@ -34,6 +34,7 @@ import fcntl
 import os
 import threading
 import time
+import weakref
 
 POLL_S = 0.002
 """Seconds between tries of a contended lock. filelock's 50 ms default made a
@@ -63,6 +64,7 @@ class DirectoryLock:
         self._owner: int | None = None
         self._depth = 0
         self._fd: int | None = None
+        self._closer: weakref.finalize[..., DirectoryLock] | None = None
 
     def acquire(self, timeout: float) -> None:
         """Take the lock, waiting at most ``timeout`` seconds.
@@ -106,16 +108,18 @@ class DirectoryLock:
     def close(self) -> None:
         """Close the descriptor (when not held); the next acquire reopens it."""
         if self._owner is None and self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)
+            self._fd = None
+            if self._closer is not None:
+                self._closer()  # closes the descriptor, once
 
     def _after_fork(self) -> None:
         """Forget the parent's state in a forked child: its descriptor shares the
         parent's lock (closing this copy leaves that lock alone: only ``LOCK_UN``
         or the last close drops it) and its mutex may be copied held."""
         if self._fd is not None:
-            fd, self._fd = self._fd, None
-            os.close(fd)
+            self._fd = None
+            if self._closer is not None:
+                self._closer()
         self._pid = os.getpid()
         self._mutex = threading.Lock()
         self._owner = None
@@ -127,6 +131,8 @@ class DirectoryLock:
                 self._fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             except (FileNotFoundError, NotADirectoryError) as exc:
                 raise DirectoryGone(exc.errno, exc.strerror, self.path) from exc
+            # Closed when this lock is garbage-collected (a store per CLI call or hook).
+            self._closer = weakref.finalize(self, os.close, self._fd)
         return self._fd
 
     def _flock(self, deadline: float) -> None:
