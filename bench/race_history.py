@@ -1,7 +1,7 @@
 """Races with a checked history: figures (fault 1 of RELIABILITY.md).
 
 Usage: python bench/race_history.py [--processes 8] [--rounds 10000] [--plans 1]
-                                    [--free] [--dir DIR]
+                                    [--free] [--vandal unlink|symlink|dir] [--dir DIR]
 
 N real processes claim/heartbeat/release through the real store; each logs
 what it saw (grant with token and monotonic time, release); the checker merges
@@ -9,7 +9,8 @@ the logs: never two holders of one plan at once, tokens strictly increasing
 per plan, no granted claim lost. ``--rounds`` is the number of lockstep rounds
 (all processes claim together, one winner per contended plan); with ``--free``
 each process loops that many times without a barrier. Exit code 1 when any
-violation was found.
+violation was found. ``--vandal`` adds a process that deletes ``<dir>/.lock``
+(or replaces it with a symlink or a directory) every millisecond.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def main() -> int:
     parser.add_argument("--plans", type=int, default=1)
     parser.add_argument("--free", action="store_true", help="no barrier: free-running loops")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--vandal", choices=["unlink", "symlink", "dir"], help="attack <dir>/.lock every 1 ms"
+    )
     parser.add_argument("--dir", help="parent folder for the temp directory (default: system temp)")
     args = parser.parse_args()
     config = RaceConfig(
@@ -39,6 +43,7 @@ def main() -> int:
         plans=args.plans,
         lockstep=not args.free,
         seed=args.seed,
+        vandal=args.vandal,
     )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         report = run_race(Path(tmp) / "sessions", Path(tmp) / "work", config, timeout_s=3600)

@@ -30,9 +30,10 @@ Two shapes:
 
 :func:`check_history` merges the logs and returns every violation of: never two
 holders of one plan at once (marker and interval overlap), fencing tokens
-strictly increasing per plan in grant order, no granted claim lost (each grant
-is released with ``outcome=released`` and no heartbeat saw ``claim_lost``), and
-in lockstep exactly one winner per round and plan.
+strictly increasing per plan in grant order (so never granted twice), no
+granted claim lost (each grant is released with ``outcome=released`` and no
+heartbeat saw ``claim_lost``), and in lockstep exactly one winner per round and
+plan.
 """
 
 from __future__ import annotations
@@ -64,6 +65,13 @@ class RaceConfig:
     sabotage_lock: bool = False
     """Test the test: workers skip the store's lock, so the checker must find
     double grants. Never set outside that self-test."""
+    vandal: str | None = None
+    """An extra process that, every millisecond while the workers run, attacks
+    ``<dir>/.lock`` (the lock file of older versions, what a person deletes after
+    a "stayed locked" error): ``"unlink"`` removes it, ``"symlink"`` replaces it
+    with a symbolic link to ``vandal_target``, ``"dir"`` with a directory."""
+    vandal_target: str | None = None
+    """Where the ``"symlink"`` vandal's link points (a file outside the directory)."""
 
 
 @dataclass
@@ -176,6 +184,23 @@ def _worker(
                 out.write(json.dumps(event) + "\n")
 
 
+def _vandal(
+    directory: str, mode: str, target: str | None, stop: Any
+) -> None:  # pragma: no cover - runs in a child process
+    lock = Path(directory) / ".lock"
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            if lock.is_dir() and not lock.is_symlink():
+                lock.rmdir()
+            else:
+                lock.unlink(missing_ok=True)
+            if mode == "symlink":
+                lock.symlink_to(target or "/nonexistent")
+            elif mode == "dir":
+                lock.mkdir()
+        time.sleep(0.001)
+
+
 def run_race(
     directory: Path, work: Path, config: RaceConfig, timeout_s: float = 600.0
 ) -> RaceReport:
@@ -192,6 +217,13 @@ def run_race(
         ctx.Process(target=_worker, args=(i, str(directory), str(work), config, barrier))
         for i in range(config.processes)
     ]
+    stop = ctx.Event()
+    vandal = None
+    if config.vandal is not None:
+        vandal = ctx.Process(
+            target=_vandal, args=(str(directory), config.vandal, config.vandal_target, stop)
+        )
+        vandal.start()
     started = time.monotonic()
     for worker in workers:
         worker.start()
@@ -199,6 +231,12 @@ def run_race(
     for worker in workers:
         worker.join(max(0.0, deadline - time.monotonic()))
     elapsed = time.monotonic() - started
+    stop.set()
+    if vandal is not None:
+        vandal.join(10)
+        if vandal.is_alive():
+            vandal.kill()
+            vandal.join()
     for worker in workers:
         if worker.is_alive():
             worker.kill()
@@ -270,6 +308,13 @@ def check_history(events: list[dict[str, Any]], config: RaceConfig) -> list[str]
             grants_by_plan.setdefault(event["p"], []).append(event)
     for plan, grants in grants_by_plan.items():
         grants.sort(key=lambda e: e["t1"])
+        tokens = [grant["tok"] for grant in grants]
+        duplicates = len(tokens) - len(set(tokens))
+        if duplicates:
+            violations.append(
+                f"{plan}: {duplicates} duplicate fencing tokens among {len(tokens)} grants "
+                f"({len(set(tokens))} distinct)"
+            )
         for before, after in itertools.pairwise(grants):
             if after["tok"] <= before["tok"]:
                 violations.append(

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -118,13 +119,19 @@ async def test_write_fault_gives_a_clear_error_keeps_the_record_and_recovers(
     tmp_path: Path, step: str, code: int, words: str
 ) -> None:
     async with running(tmp_path) as server:
+        # Every write spends 0.1 s before its rename, so a background beat is
+        # always in flight: one that passed the failpoint before it was armed
+        # must not land after `before` was read (it did: flaky [open-13]).
+        atomic.FAILPOINTS["rename"] = lambda _target: time.sleep(0.1)
         assert not (await server.call("heartbeat", activity="before")).is_error
         claimed = await server.call("claim_plan", plan_id="p1")
         token = claimed.structured_content["fencing_token"]
-        before = server.record_path.read_bytes()
-        ledger_before = (server.directory / "claims" / "p1.json").read_bytes()
-
-        atomic.FAILPOINTS[step] = _raise(code)
+        # Under the store's lock no background beat (every 50 ms) is mid-write
+        # between this snapshot and the failpoint.
+        with server.service.store.lock():
+            before = server.record_path.read_bytes()
+            ledger_before = (server.directory / "claims" / "p1.json").read_bytes()
+            atomic.FAILPOINTS[step] = _raise(code)
         failed = await server.call("heartbeat", activity="during")
         assert failed.is_error
         text = failed.content[0].text
@@ -158,7 +165,8 @@ async def test_deleted_directory_errors_is_not_recreated_behind_our_back_and_rec
 ) -> None:
     async with running(tmp_path) as server:
         await server.call("claim_plan", plan_id="p1")
-        shutil.rmtree(server.directory)
+        with server.service.store.lock():  # no beat writes a file into it meanwhile
+            shutil.rmtree(server.directory)
 
         failed = await server.call("heartbeat", activity="gone")
         assert failed.is_error

@@ -14,6 +14,7 @@ import signal
 import socket
 from pathlib import Path
 
+import psutil
 import pytest
 
 from mcp_server_heartbeat.identity import Identity
@@ -76,7 +77,15 @@ def test_paused_holder_loses_the_plan_learns_it_and_cannot_release_it(tmp_path: 
         refused = taker.claim("043", force=True)
         assert refused.outcome == "held_by_other"  # fresh and alive: never displaced
 
-        os.kill(holder.pid, signal.SIGSTOP)
+        # Stopped while we hold the directory lock, the holder cannot be stopped
+        # inside it (its 0.3 s beat would otherwise, now and then, freeze the lock
+        # for the whole test: "stayed locked").
+        with taker.store.lock():
+            os.kill(holder.pid, signal.SIGSTOP)
+            wait_until(
+                lambda: psutil.Process(holder.pid).status() == psutil.STATUS_STOPPED,
+                what="the holder to stop",
+            )
         try:
 
             def holder_is_stale() -> bool:

@@ -133,7 +133,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Open the session, then serve MCP on stdio until the client goes."""
+    """Open the session, then serve MCP on stdio until the client goes.
+
+    Job-control signals (Ctrl-Z) are ignored from the start (``jobcontrol``).
+    """
+    from .jobcontrol import ignore_job_control
+
+    ignore_job_control()
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format=f"{PROG}: %(levelname)s %(message)s"
     )

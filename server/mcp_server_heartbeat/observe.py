@@ -367,6 +367,8 @@ def collect_garbage(
     removed: list[Removed] = []
     kept = 0
     with store.lock():
+        # Events first: if pruning fails (disk full), nothing has been removed yet.
+        dropped = store.prune_events(cutoff, dry_run=dry_run)
         records, _ = store.list_sessions()
         holders = {ledger.holder for ledger in store.iter_claims() if ledger.holder}
         for record in records:
@@ -390,7 +392,6 @@ def collect_garbage(
                     age_s=round((now - last_seen).total_seconds(), 3),
                 )
             )
-        dropped = store.prune_events(cutoff, dry_run=dry_run)
         # A write in flight is under this lock too; the extra minute is for safety.
         debris = store.prune_temp_files(
             min(cutoff, now - timedelta(seconds=TEMP_FILE_GRACE_S)), dry_run=dry_run

@@ -488,12 +488,19 @@ class SessionService:
             StoreError, StoreBusyError: nothing was changed.
         """
         validate_id(plan_id, "plan_id")
-        with self._mutex, self.store.lock():
+        with self._mutex:
+            answer = self._claim_locked(plan_id, force)
+            return answer()  # the result and its message are built outside the lock
+
+    def _claim_locked(self, plan_id: str, force: bool) -> Callable[[], ClaimResult]:
+        """Decide and write a claim inside the store's lock (under the mutex);
+        returns how to build the result, which happens after the lock is left."""
+        with self.store.lock():
             now = self._clock()
             self._sync_claim()
             record = self._current()
             if record.plan_id == plan_id:
-                return self._result(
+                return lambda: self._result(
                     "already_yours",
                     plan_id,
                     record.fencing_token,
@@ -501,7 +508,7 @@ class SessionService:
                     f"{record.fencing_token}; carry on.",
                 )
             if record.plan_id is not None:
-                return ClaimResult(
+                return lambda: ClaimResult(
                     outcome="holding_other",
                     claimed=False,
                     plan_id=plan_id,
@@ -515,7 +522,7 @@ class SessionService:
             ledger = self.store.read_claim(plan_id)
             if ledger is None or ledger.holder is None:
                 token = self._grant(plan_id, ledger, now)
-                return self._result(
+                return lambda: self._result(
                     "claimed",
                     plan_id,
                     token,
@@ -531,7 +538,7 @@ class SessionService:
                     }
                 )
                 self.store.write_session(self._record)
-                return self._result(
+                return lambda: self._result(
                     "already_yours",
                     plan_id,
                     ledger.fencing_token,
@@ -541,7 +548,7 @@ class SessionService:
             holder = self._holder(ledger, now)
             reason = _takeover_reason(holder, force)
             if reason is None:
-                return ClaimResult(
+                return lambda: ClaimResult(
                     outcome="held_by_other",
                     claimed=False,
                     plan_id=plan_id,
@@ -551,7 +558,7 @@ class SessionService:
                     message=_refusal(plan_id, holder.view),
                 )
             token = self._grant(plan_id, ledger, now, takeover=(holder, reason))
-            return ClaimResult(
+            return lambda: ClaimResult(
                 outcome="taken_over",
                 claimed=True,
                 plan_id=plan_id,
@@ -688,14 +695,23 @@ class SessionService:
             or fencing_token < 1
         ):
             raise InvalidInputError("fencing_token must be a whole number >= 1 (from claim_plan)")
-        with self._mutex, self.store.lock():
+        with self._mutex:
+            answer = self._release_locked(plan_id, reason, fencing_token)
+            return answer()  # the result and its message are built outside the lock
+
+    def _release_locked(
+        self, plan_id: str | None, reason: str | None, fencing_token: int | None
+    ) -> Callable[[], ReleaseResult]:
+        """Decide and write a release inside the store's lock (under the mutex);
+        returns how to build the result, which happens after the lock is left."""
+        with self.store.lock():
             now = self._clock()
             self._sync_claim()
             record = self._current()
             held = record.plan_id
             target = plan_id or held
             if target is None:
-                return ReleaseResult(
+                return lambda: ReleaseResult(
                     outcome="not_held",
                     released=False,
                     plan_id=None,
@@ -709,7 +725,7 @@ class SessionService:
                     if held == target
                     else (f"you no longer hold plan {target}")
                 )
-                return ReleaseResult(
+                return lambda: ReleaseResult(
                     outcome="stale_token",
                     released=False,
                     plan_id=target,
@@ -717,7 +733,7 @@ class SessionService:
                     "Nothing was changed; call heartbeat or session_info to see what you hold.",
                 )
             if held != target:
-                return ReleaseResult(
+                return lambda: ReleaseResult(
                     outcome="not_held",
                     released=False,
                     plan_id=target,
@@ -737,7 +753,7 @@ class SessionService:
                 fencing_token=record.fencing_token,
                 reason=reason or "released",
             )
-            return ReleaseResult(
+            return lambda: ReleaseResult(
                 outcome="released",
                 released=True,
                 plan_id=target,

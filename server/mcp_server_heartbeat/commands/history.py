@@ -24,8 +24,13 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     def body() -> int:
         plan_id = validate_id(args.plan_id, "PLAN")
         reader = open_reader(args)
-        events = plan_events(reader.store.read_events(), plan_id)
+        every, skipped = reader.store.events.read()
+        events = plan_events(every, plan_id)
         ledger = reader.store.read_claim(plan_id)
+        unreadable = (
+            f"{skipped} unreadable line{'s' if skipped != 1 else ''} of the event log skipped "
+            "(torn by a crash, or not an event)"
+        )
         if args.json:
             payload = {
                 "plan_id": plan_id,
@@ -33,11 +38,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 "fencing_token": None if ledger is None else ledger.fencing_token,
                 "transitions": sum(1 for event in events if event.event in TRANSITIONS),
                 "events": [event.model_dump(mode="json", exclude_none=True) for event in events],
+                "skipped_lines": skipped,
             }
             stream.write(json.dumps(payload, indent=2) + "\n")
             return EXIT_OK
         if not events:
             stream.write(f"no events for plan {plan_id} in {reader.store.location}\n")
+            if skipped:
+                stream.write(unreadable + "\n")
             return EXIT_OK
         shorten = short_ids(
             [ledger.holder if ledger else None]
@@ -55,6 +63,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 f"now: held by {holder}, last fencing token {ledger.fencing_token}; "
                 f"{transitions} transition{'s' if transitions != 1 else ''} in the log"
             )
+        if skipped:
+            lines.append(unreadable)
         stream.write("\n".join(lines) + "\n")
         return EXIT_OK
 

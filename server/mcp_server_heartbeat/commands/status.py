@@ -8,11 +8,17 @@ import json
 import os
 import sys
 from collections import Counter
+from dataclasses import asdict
 from typing import TextIO
 
 from ..observe import Snapshot, format_duration, read_snapshot, short_ids
 from . import EXIT_OK
 from .common import guarded, open_reader, table, use_colour
+
+LOCK_WAIT_S = 0.5
+"""Seconds ``status`` waits before it reports the directory lock's holder: a lock
+held that long is not a claim in progress (those take milliseconds). A stopped
+holder is reported at once."""
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -29,10 +35,16 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             reader.thresholds,
             include_ended=args.all,
         )
+        holder = reader.store.lock_holder(wait=LOCK_WAIT_S) if snapshot.exists else None
         if args.json:
-            stream.write(json.dumps(snapshot.model_dump(mode="json"), indent=2) + "\n")
+            payload = snapshot.model_dump(mode="json")
+            payload["lock_holder"] = None if holder is None else asdict(holder)
+            stream.write(json.dumps(payload, indent=2) + "\n")
         else:
-            stream.write("\n".join(render(snapshot, use_colour(stream), args.all)) + "\n")
+            lines = render(snapshot, use_colour(stream), args.all)
+            if holder is not None:
+                lines.append(f"directory lock: held by {holder.describe()}")
+            stream.write("\n".join(lines) + "\n")
         return EXIT_OK
 
     return guarded("status", body)

@@ -231,14 +231,23 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 
 def _parse(line: bytes) -> Event | None:
+    """The event on ``line``, or None for anything that is not one: torn, foreign,
+    over-long, an integer past Python's 4,300-digit limit, nesting past the
+    recursion limit. Never raises: one poisoned line must not break every
+    reader (fault round two)."""
     if len(line) > MAX_LINE_BYTES:
         return None
     try:
         data = json.loads(line)
         if not isinstance(data, dict):
             return None
-        return Event.model_validate(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, ValidationError):
+        event = Event.model_validate(data)
+        # Extra fields are kept (newer writers) and written back by ``prune``:
+        # a value that cannot be serialised again is as unreadable as a torn line.
+        event.model_dump_json(exclude_none=True)
+        return event
+    except (ValueError, ValidationError, RecursionError, OverflowError, TypeError):
+        # ValueError covers JSONDecodeError, UnicodeDecodeError and over-long integers.
         return None
 
 

@@ -3,7 +3,9 @@
 Layout (all inside ``directory``; nothing is written anywhere else)::
 
     <dir>/.gitignore              "*": session files are never committed
-    <dir>/.lock                   the cross-process lock (filelock, flock(2))
+    <dir>                         the cross-process lock is flock(2) on the
+                                  directory itself (store/dirlock.py); a
+                                  ``.lock`` file of older versions is ignored
     <dir>/<session_id>.json       one SessionRecord per session (kata schema)
     <dir>/claims/<plan_id>.json   one ClaimRecord per plan ever claimed
     <dir>/events.jsonl            the append-only event log (store/events.py),
@@ -25,24 +27,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from filelock import FileLock, Timeout
 from pydantic import BaseModel, ValidationError
 
 from ..errors import StoreBusyError, StoreError
 from ..models import ClaimRecord, SessionRecord, Unreadable
 from ..validation import describe_validation_error, validate_id
 from .atomic import UnreadableFile, fsync_directory, read_guarded, write_atomic
+from .dirlock import DirectoryGone, DirectoryLock, LockTimeout
 from .events import Event, EventLog
+from .lockholder import LockHolder, describe_process, flock_holders
 
 M = TypeVar("M", bound=BaseModel)
 
 CLAIMS_SUBDIR = "claims"
-LOCK_NAME = ".lock"
 GITIGNORE = ".gitignore"
 DEFAULT_LOCK_TIMEOUT_S = 5.0
-LOCK_POLL_S = 0.002
-"""Seconds between tries of a contended lock. filelock polls a non-blocking flock;
-its 50 ms default made a claim wait ~50 ms per contender (fault suite: race)."""
 
 
 class DirectoryStore:
@@ -56,7 +55,7 @@ class DirectoryStore:
     def __init__(self, directory: Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
         self.directory = Path(directory)
         self.claims_dir = self.directory / CLAIMS_SUBDIR
-        self._lock = FileLock(self.directory / LOCK_NAME, timeout=lock_timeout, mode=0o600)
+        self._lock = DirectoryLock(self.directory)
         self.lock_timeout = lock_timeout
         self.events = EventLog(self.directory)
 
@@ -103,33 +102,32 @@ class DirectoryStore:
 
     @contextmanager
     def lock(self, timeout: float | None = None) -> Iterator[None]:
-        """Hold the directory's cross-process lock.
+        """Hold the directory's cross-process lock: ``flock(2)`` on the directory
+        itself (see ``store/dirlock.py``), re-entrant within one thread.
 
         Args:
             timeout: seconds to wait; None means ``lock_timeout``.
 
         Raises:
-            StoreBusyError: not acquired in time.
-            StoreError: the lock file cannot be created (directory gone, read-only).
+            StoreBusyError: not acquired in time; the message names the holding
+                process (PID, session, command, and how to resume it if stopped).
+            StoreError: the directory is gone or cannot be opened.
         """
-        if not self.directory.is_dir():
-            # filelock would recreate a missing directory with the umask's mode and
-            # without .gitignore or claims/: refuse instead; a server start recreates it.
+        wait = self.lock_timeout if timeout is None else timeout
+        try:
+            self._lock.acquire(wait)
+        except LockTimeout as exc:
+            holder = self.lock_holder()
+            by = f" by {holder.describe()}" if holder is not None else ""
+            raise StoreBusyError(
+                f"the heartbeat directory {self.directory} stayed locked for {wait:g} s{by}; "
+                "nothing was changed, try again"
+            ) from exc
+        except DirectoryGone as exc:
             raise StoreError(
                 f"the heartbeat directory {self.directory} is gone (deleted?); nothing was "
                 "changed. It is recreated by the next server start, or: mkdir -m 700 "
                 + str(self.directory)
-            )
-        try:
-            self._lock.acquire(
-                timeout=self.lock_timeout if timeout is None else timeout,
-                poll_interval=LOCK_POLL_S,
-            )
-        except Timeout as exc:
-            raise StoreBusyError(
-                f"the heartbeat directory {self.directory} stayed locked for "
-                f"{self.lock_timeout if timeout is None else timeout:g} s; nothing was changed, "
-                "try again"
             ) from exc
         except OSError as exc:
             raise StoreError(
@@ -139,6 +137,32 @@ class DirectoryStore:
             yield
         finally:
             self._lock.release()
+
+    def lock_holder(self, wait: float = 0.0) -> LockHolder | None:
+        """The process holding the directory's lock (from ``/proc/locks``), or None
+        when nobody does, or nobody still does after ``wait`` seconds (a stopped
+        holder is reported at once). Takes the lock only to test it, never
+        writes. Linux only; None elsewhere.
+        """
+        identity = self._lock.identity()
+        if identity is None:
+            return None
+        pids = flock_holders(*identity)
+        if not pids:
+            return None
+        try:
+            records, _ = self.list_sessions()
+        except StoreError:
+            records = []
+        holder = describe_process(pids[0], records)
+        if holder.stopped or wait <= 0:
+            return holder
+        try:
+            self._lock.acquire(wait)
+        except (LockTimeout, OSError):
+            return holder
+        self._lock.release()
+        return None
 
     # -- sessions ---------------------------------------------------------------
 
