@@ -22,7 +22,9 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import METHOD_NOT_FOUND
 
 from mcp_server_heartbeat.app import build_app
-from mcp_server_heartbeat.protocol import PROMPT_METHODS, RESOURCE_NOT_FOUND
+
+RESOURCE_NOT_FOUND = -32002  # MCP 2024-11-05 .. 2025-11-25: resource not found
+PROMPT_METHODS = ("prompts/list", "prompts/get")
 
 pytestmark = pytest.mark.anyio
 
@@ -331,7 +333,7 @@ async def test_unknown_resource_answers_resource_not_found(
     async with Client(build_app(make_runtime())) as client:
         with pytest.raises(MCPError) as caught:
             await client.read_resource(uri)
-    assert caught.value.error.code == RESOURCE_NOT_FOUND == -32002
+    assert caught.value.error.code == RESOURCE_NOT_FOUND
     assert caught.value.error.data == {"uri": uri}
     assert not [r for r in caplog.records if r.exc_info], caplog.text
 
