@@ -29,6 +29,7 @@ from pydantic import (
     PlainSerializer,
     Strict,
     StrictBool,
+    model_validator,
 )
 
 from .clock import format_utc
@@ -54,6 +55,8 @@ Health = Literal["healthy", "warning", "critical"]
 Relationship = Literal[
     "self", "same_conversation", "other_active", "stale_alive", "stale_remote", "dead", "ended"
 ]
+OVER: frozenset[str] = frozenset({"ended", "dead"})
+"""Statuses of a session that is over: no health, no time to stale."""
 TakeoverReason = Literal["proof_of_death", "forced_stale", "holder_ended", "holder_missing"]
 
 
@@ -207,9 +210,15 @@ class SessionView(BaseModel):
     pid: int | None
     tags: Tags | dict[str, Any] | None
     status: Status = Field(description="active | idle | stale | dead | ended")
-    health: Health = Field(description="healthy (< 60 s) | warning (< 180 s) | critical")
+    health: Health | None = Field(
+        description="healthy (< 60 s) | warning (< 180 s) | critical, by heartbeat age; "
+        "null for a session that is over (ended or dead)"
+    )
     heartbeat_age_s: float | None = Field(description="Seconds since the last heartbeat.")
-    seconds_until_stale: float = Field(description="Seconds left before the session is stale.")
+    seconds_until_stale: float | None = Field(
+        description="Seconds left before the session is stale; null for a session that is "
+        "over (ended or dead)"
+    )
     clock_skew_s: float | None = Field(
         default=None, description="Seconds the record's heartbeat lies in the reader's future."
     )
@@ -220,6 +229,15 @@ class SessionView(BaseModel):
     process_alive: bool | None = Field(description="Null for a session on another host.")
     ended_at: UtcDatetime | None = None
     end_reason: str | None = None
+
+    @model_validator(mode="after")
+    def _nothing_left_to_measure(self) -> SessionView:
+        """Health and time-to-stale describe a running session; one that is over
+        (ended, or its process proven dead) has neither (issue "Fault round two", 8)."""
+        if self.status in OVER:
+            self.health = None
+            self.seconds_until_stale = None
+        return self
 
 
 class HeartbeatResult(BaseModel):
