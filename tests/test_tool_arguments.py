@@ -354,3 +354,28 @@ def test_sdk_internals_used_by_protocol_are_still_there() -> None:
 
     (tool,) = app._tool_manager.list_tools()
     assert tool.fn_metadata.pre_parse_json({"flag": '{"a": 1}'}) == {"flag": {"a": 1}}
+
+
+@pytest.mark.slow
+def test_over_real_stdio_capabilities_and_error_codes(tmp_path) -> None:
+    """What Claude Code records (``hasPrompts``) and sees, from the real console script."""
+    from stdio_client import StdioServer
+
+    root = tmp_path / "project"
+    root.mkdir()
+    server = StdioServer(root)
+    try:
+        capabilities = server.initialize()["capabilities"]
+        assert "prompts" not in capabilities and "tools" in capabilities
+        got = server.request("prompts/get", {"name": "nope"})
+        assert got["error"]["code"] == METHOD_NOT_FOUND, got
+        read = server.request("resources/read", {"uri": "heartbeat://sessions/nope"})
+        assert read["error"]["code"] == RESOURCE_NOT_FOUND, read
+        refused = server.call("claim_plan", plan_id="050", force="yes")
+        assert refused["isError"] is True
+        assert 'force "yes" (a JSON string) is not accepted' in refused["content"][0]["text"]
+        server.close_stdin()
+        assert server.wait() == 0
+        assert "Traceback" not in server.stderr(), server.stderr()
+    finally:
+        server.stop()
