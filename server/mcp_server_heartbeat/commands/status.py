@@ -128,7 +128,7 @@ def _stale_in(view: SessionView) -> str:
     """Time to stale, where it means something: for a running session not stale yet."""
     if view.seconds_until_stale is None or view.status == "stale":
         return "-"
-    return format_duration(view.seconds_until_stale)
+    return f"{view.seconds_until_stale:.0f}s"
 
 
 __all__ = ["render", "run"]
