@@ -20,6 +20,7 @@ from mcp import Client
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.exceptions import MCPError
 from mcp.types import METHOD_NOT_FOUND
+from pydantic import BaseModel
 
 from mcp_server_heartbeat.app import build_app
 
@@ -379,3 +380,26 @@ def test_over_real_stdio_capabilities_and_error_codes(tmp_path) -> None:
         assert "Traceback" not in server.stderr(), server.stderr()
     finally:
         server.stop()
+
+
+class Out(BaseModel):
+    n: int
+
+
+async def test_a_crash_is_not_reported_as_a_refused_argument() -> None:
+    """Only the arguments' ValidationError is rewritten; a result that fails its own
+    output schema (a ValidationError inside the SDK's crash wrapper) stays a crash."""
+    from mcp_server_heartbeat.protocol import HeartbeatServer, strict_tool_arguments
+
+    app = HeartbeatServer("probe")
+
+    @app.tool()
+    def broken(flag: bool = False) -> Out:
+        return {"n": "not a number"}  # type: ignore[return-value]
+
+    strict_tool_arguments(app)
+    async with Client(app) as client:
+        crashed = await client.call_tool("broken", {})
+        refused = await client.call_tool("broken", {"flag": "yes"})
+    assert crashed.is_error and "is not accepted" not in crashed.content[0].text
+    assert refused.is_error and 'flag "yes" (a JSON string)' in refused.content[0].text

@@ -27,7 +27,11 @@ from typing import Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.exceptions import (
+    ResourceNotFoundError,
+    ToolError,
+    UnexpectedToolError,
+)
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
@@ -59,16 +63,17 @@ class HeartbeatServer(MCPServer[Any]):
     ) -> Any:
         """Call a tool; a refused argument becomes one message written for the agent.
 
-        The SDK raises ``ToolError`` with the arguments' ``ValidationError`` as
-        ``__cause__`` (and nothing else has that cause: a tool's own errors are
-        wrapped twice). The message names the argument, the value given, the
-        rule and what the input schema accepts.
+        The SDK raises a plain ``ToolError`` with the arguments'
+        ``ValidationError`` as ``__cause__`` (a tool's own errors are wrapped
+        twice, and a crash, such as a result that fails its output schema, is an
+        ``UnexpectedToolError``). The message names the argument, the value
+        given, the rule and what the input schema accepts.
         """
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
             cause = exc.__cause__
-            if not isinstance(cause, ValidationError):
+            if isinstance(exc, UnexpectedToolError) or not isinstance(cause, ValidationError):
                 raise
             schema = await self._input_schema(name)
             raise ToolError(describe_arguments_error(name, cause.errors(), schema)) from cause
