@@ -237,6 +237,7 @@ def test_list_filters_and_hides_ended(make_service, probe):
     make_service("b", pid=102)
     c = make_service("c", pid=103)
     a.claim("043")
+    c.touch()  # an agent tool call: not a health check, so its end keeps the record
     c.end("disconnect")
     probe.dead.add(102)
     views = {v.session_id: v for v in a.list_sessions().sessions}

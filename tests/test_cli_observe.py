@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -163,7 +164,7 @@ def test_trace_markdown_sums_active_time_by_hand(world: Path) -> None:
     assert done.returncode == 0, done.stderr
     text = done.stdout
     # A 0->1000, C 0->600, E 450->1000, G 0->100 (ended): 1000+600+550+100 = 2250 s
-    assert "- Cumulative active time: 37m30s (2250 s)" in text
+    assert "- Cumulative active time: 37m30s" in text
     assert "- Sessions: 4" in text
     assert "- Worktree: `/work/feat-x`" in text
     rows = [line for line in text.splitlines() if line.startswith("| `")]
@@ -448,7 +449,7 @@ def test_trace_defaults_to_the_current_git_branch(world: Path) -> None:
     subprocess.run(["git", "init", "-q", "-b", "feat-x", str(world)], check=True)
     done = cli(world, "trace")
     assert done.returncode == 0, done.stderr
-    assert "- Branch: `feat-x`" in done.stdout and "(2250 s)" in done.stdout
+    assert "- Branch: `feat-x`" in done.stdout and "time: 37m30s\n" in done.stdout
 
 
 def test_status_colours_only_on_request(world: Path) -> None:
@@ -474,3 +475,43 @@ def test_statusline_says_when_tracking_is_off(world: Path) -> None:
     (world / ".ahrena" / ".directives").write_text("session_tracking:\n  enabled: false\n")
     done = cli(world, "statusline", stdin=status_input(world, IDS["A"]))
     assert done.stdout == "♥ session tracking is off\n"
+
+
+# -- health and time-to-stale only where they mean something ("Fault round two", 8) --
+
+
+def _columns(lines: list[str], name: str) -> dict[str, str]:
+    """One session row of the status table, cut at the header's column starts."""
+    header = next(line for line in lines if line.startswith("SESSION"))
+    names = re.split(r"\s{2,}", header.strip())
+    starts = [header.index(col) for col in names]
+    row = next(line for line in lines if line.startswith(SHORT[name]))
+    cells = [row[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+    return dict(zip(names, cells, strict=True))
+
+
+def test_status_shows_no_health_or_stale_in_for_sessions_that_are_over(world: Path) -> None:
+    done = cli(world, "status", "--all")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for name in ("D", "G"):  # dead, ended
+        row = _columns(lines, name)
+        assert (row["HEALTH"], row["STALE IN"]) == ("-", "-"), row
+    assert _columns(lines, "C")["STALE IN"] == "-"  # stale already: no countdown
+    active = _columns(lines, "A")
+    assert active["HEALTH"] == "healthy" and active["STALE IN"].endswith("s"), active
+    data = json.loads(cli(world, "status", "--json", "--all").stdout)
+    by_id = {s["session_id"]: s for s in data["sessions"]}
+    for name in ("D", "G"):
+        view = by_id[IDS[name]]
+        assert (view["health"], view["seconds_until_stale"]) == (None, None), view
+    assert by_id[IDS["A"]]["health"] == "healthy"
+
+
+def test_trace_prints_the_cumulative_active_time_once() -> None:
+    from mcp_server_heartbeat.commands.trace import render_markdown
+    from mcp_server_heartbeat.observe import Trace
+
+    text = render_markdown(Trace(branch="b", worktrees=[], sessions=[], cumulative_active_s=7.6))
+    line = next(line for line in text.splitlines() if "Cumulative" in line)
+    assert line == "- Cumulative active time: 7s", line

@@ -448,3 +448,46 @@ def test_hooks_do_not_import_mcp(project: Path) -> None:
     )
     assert done.returncode == 0 and done.stdout.startswith('{"hookSpecificOutput"')
     assert done.stderr.strip() == "HOOKS MCP:"
+
+
+# -- every change appends its event; BOM payloads ("Fault round two", 7 and 10) --------
+
+
+def _lifecycle(root: Path, session_id: str) -> list[tuple[str, str | None]]:
+    events = DirectoryStore(sessions_dir(root)).read_events()
+    return [(e.event, e.reason) for e in events if e.session_id == session_id]
+
+
+def test_records_the_start_hook_opens_write_their_events(project: Path) -> None:
+    """start, end, resume, end: the log alternates, never two ends in a row."""
+    for event, fixture in [
+        ("session-start", "session_start_startup"),
+        ("session-end", "session_end_logout"),
+        ("session-start", "session_start_resume"),
+        ("session-end", "session_end_other"),
+    ]:
+        done = run_hook(event, payload(fixture, project), project)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert _lifecycle(project, SID) == [
+        ("session_started", "session-start hook (startup)"),
+        ("session_ended", "logout"),
+        ("session_adopted", "session-start hook (resume)"),
+        ("session_ended", "other"),
+    ]
+    started = DirectoryStore(sessions_dir(project)).read_events()[0]
+    assert (started.host, started.pid) == (HOST, os.getpid())
+
+
+def test_a_payload_with_a_utf8_byte_order_mark_is_accepted(project: Path) -> None:
+    text = "\ufeff" + json.dumps(payload("session_start_startup", project))
+    assert text.encode()[:3] == b"\xef\xbb\xbf"
+    done = run_hook("session-start", text, project)
+    assert "Heartbeat: you are session" in context_of(done)
+    assert done.stderr == ""
+    assert store_of(project).read_session(SID) is not None
+    ended = run_hook(
+        "session-end", "\ufeff" + json.dumps(payload("session_end_logout", project)), project
+    )
+    assert (ended.returncode, ended.stderr) == (0, "")
+    record = store_of(project).read_session(SID)
+    assert record is not None and record.end_reason == "logout"

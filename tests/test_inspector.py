@@ -125,6 +125,6 @@ def test_the_inspector_lists_claims_is_refused_and_lists_sessions(run_inspector:
         )
         assert code == EXIT_TOOL_ERROR, err
         assert bad["isError"] is True
-        assert "plan_id '../etc' is not accepted" in bad["content"][0]["text"]
+        assert 'plan_id "../etc" (a JSON string) is not accepted' in bad["content"][0]["text"]
     finally:
         holder.stop()

@@ -191,6 +191,24 @@ def test_detection_runs_no_subprocess(tmp_path: Path, monkeypatch: pytest.Monkey
         ("ssh://git@host.example:2222/r.git", "ssh://git@host.example:2222/r.git"),
         ("git@github.com:acme/shop.git", "git@github.com:acme/shop.git"),
         ("/srv/git/shop.git", "/srv/git/shop.git"),
+        # Fault round two, 11: every scheme, and scp-like remotes.
+        ("ssh://ghp_SECRET@host/x", "ssh://host/x"),
+        ("ssh://alice@host.example/r.git", "ssh://host.example/r.git"),
+        ("ssh://ghp_SECRET:pw@host:22/x", "ssh://host:22/x"),
+        ("ssh://git@host/x?token=ghp_SECRET", "ssh://git@host/x"),
+        ("git+https://ghp_SECRET@github.com/acme/shop.git", "git+https://github.com/acme/shop.git"),
+        (
+            "git+ssh://git:ghp_SECRET@github.com/acme/shop.git",
+            "git+ssh://git@github.com/acme/shop.git",
+        ),
+        ("git://ghp_SECRET@host/x.git", "git://host/x.git"),
+        ("ftp://u:ghp_SECRET@host/x", "ftp://host/x"),
+        ("ghp_SECRET@github.com:acme/shop.git", "github.com:acme/shop.git"),
+        ("user:ghp_SECRET@host:x/y.git", "host:x/y.git"),
+        ("git:ghp_SECRET@host:x/y.git", "git@host:x/y.git"),
+        ("github.com:acme/shop.git", "github.com:acme/shop.git"),
+        ("../shop.git", "../shop.git"),
+        ("file:///srv/git/shop.git", "file:///srv/git/shop.git"),
     ],
 )
 def test_strip_credentials(url: str, shown: str) -> None:
@@ -204,3 +222,21 @@ def test_git_is_looked_up_from_the_root_when_start_lies_outside(tmp_path: Path) 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     assert detect_project(root, start=elsewhere).branch == "feat/1-x"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ssh://ghp_SECRET@host/x",
+        "git+https://ghp_SECRET@github.com/acme/shop.git",
+        "ghp_SECRET@github.com:acme/shop.git",
+        "bot:ghp_SECRET@github.com:acme/shop.git",
+    ],
+)
+def test_no_remote_scheme_shows_a_token_in_project_context(tmp_path: Path, url: str) -> None:
+    git_init(tmp_path)
+    (tmp_path / ".git" / "config").write_text(f'[remote "origin"]\n\turl = {url}\n')
+    project = detect_project(tmp_path)
+    assert project.remote_url is not None
+    assert project.remote_url.endswith(("acme/shop.git", "host/x")), project.remote_url
+    assert "SECRET" not in project.model_dump_json()

@@ -78,7 +78,7 @@ async def test_bad_input_is_a_tool_error_naming_the_rule(make_runtime):
     async with Client(build_app(make_runtime())) as client:
         result = await client.call_tool("claim_plan", {"plan_id": "../etc/passwd"})
         assert result.is_error
-        assert "plan_id '../etc/passwd' is not accepted" in result.content[0].text
+        assert 'plan_id "../etc/passwd" (a JSON string) is not accepted' in result.content[0].text
         result = await client.call_tool("heartbeat", {"role": "boss"})
         assert result.is_error
         assert "role" in result.content[0].text

@@ -49,6 +49,7 @@ def scene(
     gone = make_service("gone", pid=104)
     dead.claim("043")
     other.claim("044")
+    gone.touch()  # an agent tool call: not a health check, so its end keeps the record
     gone.end("disconnect")
     clock.advance(10)
     probe.dead.add(103)

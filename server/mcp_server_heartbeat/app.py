@@ -18,7 +18,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, TypeVar
@@ -32,20 +32,30 @@ from pydantic import Field, WithJsonSchema
 from .errors import HeartbeatError
 from .heartbeat import run_heartbeat, watch_parent
 from .models import (
+    BranchArg,
     ClaimResult,
     ConfigValue,
+    FencingTokenArg,
+    FlagArg,
     HeartbeatResult,
+    LabelArg,
     ListResult,
+    PlanIdArg,
     ReleaseResult,
     Role,
     SessionInfoResult,
     Status,
-    Tags,
 )
-from .protocol import forbid_extra_arguments
+from .protocol import (
+    HeartbeatServer,
+    advertise_only_what_exists,
+    resource_not_found,
+    strict_tool_arguments,
+)
 from .resources import NotFoundError, plan_json, session_json, sessions_json
 from .runtime import Runtime
 from .service import SessionService
+from .validation import KEBAB_PATTERN, MAX_KIND_CHARS, MAX_TOPIC_CHARS, validate_kebab
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +83,51 @@ old fencing token; tell the user, then re-check with list_sessions.
 as the work is finished so others can start.
 """
 
-TAGS_SCHEMA: dict[str, Any] = {
-    "anyOf": [{**Tags.model_json_schema(), "additionalProperties": False}, {"type": "null"}],
-    "default": None,
-    "description": 'Session tags, e.g. {"kind": "feature", "topics": ["auth", "review-loop"]}: '
-    "kind from the project's vocabulary (session_tracking.tags.kinds) when it has one; at most "
-    "2 topics, lowercase kebab-case, <= 20 chars. A flat list or other keys are refused.",
-}
-"""The advertised shape of ``heartbeat(tags=...)``. The tool itself accepts any
-JSON value so that a wrong shape gets ``parse_tags``'s message, which says what
-is accepted, rather than a generic validation error."""
+
+def tags_schema(kinds: Collection[str] | None = None) -> dict[str, Any]:
+    """The advertised shape of ``heartbeat(tags=...)``: exactly what ``parse_tags`` accepts.
+
+    ``kinds`` is the project's vocabulary (``session_tracking.tags.kinds``);
+    when given, ``kind`` is one of them. The tool itself takes any JSON value so
+    that a wrong shape gets ``parse_tags``'s message, which says what is
+    accepted; it accepts nothing this schema refuses.
+    """
+    kind: dict[str, Any] = {"type": "string", "pattern": f"^{KEBAB_PATTERN}$"}
+    kind["maxLength"] = MAX_KIND_CHARS
+    if kinds is not None:
+        kind = {"enum": [k for k in kinds if _is_kebab(k, MAX_KIND_CHARS)], "type": "string"}
+    topic = {"type": "string", "pattern": f"^{KEBAB_PATTERN}$", "maxLength": MAX_TOPIC_CHARS}
+    return {
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "kind": {"anyOf": [kind, {"type": "null"}], "default": None},
+                    "topics": {"type": "array", "items": topic, "maxItems": 2},
+                },
+                "additionalProperties": False,
+            },
+            {"type": "null"},
+        ],
+        "default": None,
+        "description": 'Session tags, e.g. {"kind": "feature", "topics": ["auth", '
+        '"review-loop"]}: kind lowercase kebab-case (<= 40 chars), from the project\'s '
+        "vocabulary (session_tracking.tags.kinds) when it has one; at most 2 topics, lowercase "
+        "kebab-case, <= 20 chars. A flat list or other keys are refused.",
+    }
+
+
+def _is_kebab(value: str, max_chars: int) -> bool:
+    try:
+        validate_kebab(value, "kind", max_chars)
+    except HeartbeatError:
+        return False
+    return True
+
+
+TAGS_SCHEMA = tags_schema()
+"""The tags schema of a project without a kind vocabulary."""
+TagsArg = Annotated[Any, WithJsonSchema(TAGS_SCHEMA)]
 
 DISABLED_MESSAGE = (
     "Session tracking is disabled for this project (.ahrena/.directives: "
@@ -128,32 +173,24 @@ def build_app(runtime: Runtime) -> MCPServer[Runtime]:
                 tasks.cancel_scope.cancel()
                 _end(runtime, "disconnect")
 
-    app: MCPServer[Runtime] = MCPServer(
+    app: MCPServer[Runtime] = HeartbeatServer(
         SERVER_NAME,
         version=server_version(),
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
     )
-    _register_tools(app)
+    _register_tools(app, tags_schema(runtime.service.tag_kinds if runtime.service else None))
     _register_resources(app, runtime)
-    forbid_extra_arguments(app)
+    strict_tool_arguments(app)
+    advertise_only_what_exists(app, prompts=())
     return app
 
 
-def _register_tools(app: MCPServer[Runtime]) -> None:
-    @app.tool(
-        annotations=ToolAnnotations(
-            title="Heartbeat",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        )
-    )
+def _register_tools(app: MCPServer[Runtime], tags_json_schema: dict[str, Any]) -> None:
     def heartbeat(
         ctx: Context,
         activity: Annotated[
-            str | None,
+            LabelArg | None,
             Field(
                 description="Label of your current step, e.g. 'kata-pr-prepare:step3' "
                 "(<= 200 chars)."
@@ -162,10 +199,7 @@ def _register_tools(app: MCPServer[Runtime]) -> None:
         role: Annotated[
             Role | None, Field(description="Your role: creator | executor | reviewer | releaser.")
         ] = None,
-        tags: Annotated[
-            dict[str, Any] | list[Any] | str | None,
-            WithJsonSchema(TAGS_SCHEMA),
-        ] = None,
+        tags: TagsArg = None,
     ) -> HeartbeatResult:
         """Refresh this session's record and say what you are doing.
 
@@ -176,6 +210,18 @@ def _register_tools(app: MCPServer[Runtime]) -> None:
         working on it, and do not use its old fencing token.
         """
         return _call(ctx, lambda s: s.heartbeat(activity=activity, role=role, tags=tags))
+
+    # This project's tag vocabulary goes into the advertised schema.
+    heartbeat.__annotations__["tags"] = Annotated[Any, WithJsonSchema(tags_json_schema)]
+    app.tool(
+        annotations=ToolAnnotations(
+            title="Heartbeat",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        )
+    )(heartbeat)
 
     @app.tool(
         annotations=ToolAnnotations(
@@ -189,14 +235,14 @@ def _register_tools(app: MCPServer[Runtime]) -> None:
     def claim_plan(
         ctx: Context,
         plan_id: Annotated[
-            str,
+            PlanIdArg,
             Field(
                 description="The plan (work item) id, e.g. '043' or 'feat-login': "
                 "[A-Za-z0-9][A-Za-z0-9._-]{0,127}."
             ),
         ],
         force: Annotated[
-            bool,
+            FlagArg,
             Field(description="Take the plan from a holder that is stale but not proven dead."),
         ] = False,
     ) -> ClaimResult:
@@ -232,13 +278,13 @@ def _register_tools(app: MCPServer[Runtime]) -> None:
             Field(description="Only this status: active | idle | stale | dead | ended."),
         ] = None,
         plan_id: Annotated[
-            str | None, Field(description="Only sessions holding this plan.")
+            PlanIdArg | None, Field(description="Only sessions holding this plan.")
         ] = None,
         branch: Annotated[
-            str | None, Field(description="Only sessions on this git branch.")
+            BranchArg | None, Field(description="Only sessions on this git branch.")
         ] = None,
         include_ended: Annotated[
-            bool, Field(description="Also list sessions that ended cleanly.")
+            FlagArg, Field(description="Also list sessions that ended cleanly.")
         ] = False,
     ) -> ListResult:
         """List the sessions in this project's heartbeat directory. Read-only.
@@ -271,13 +317,14 @@ def _register_tools(app: MCPServer[Runtime]) -> None:
     def release(
         ctx: Context,
         plan_id: Annotated[
-            str | None, Field(description="The plan to release; default: the one you hold.")
+            PlanIdArg | None,
+            Field(description="The plan to release; default: the one you hold."),
         ] = None,
         reason: Annotated[
-            str | None, Field(description="Why, e.g. 'done' or 'blocked' (<= 200 chars).")
+            LabelArg | None, Field(description="Why, e.g. 'done' or 'blocked' (<= 200 chars).")
         ] = None,
         fencing_token: Annotated[
-            int | None,
+            FencingTokenArg | None,
             Field(
                 description="Release only if this is still your claim's token (from claim_plan)."
             ),
@@ -344,12 +391,14 @@ def _register_tools(app: MCPServer[Runtime]) -> None:
 def _register_resources(app: MCPServer[Runtime], runtime: Runtime) -> None:
     """Read-only JSON views of the directory; the content comes from ``resources``."""
 
-    def read(render: Callable[[SessionService], str]) -> str:
+    def read(render: Callable[[SessionService], str], uri: str) -> str:
         if runtime.service is None:
             raise ResourceError(DISABLED_MESSAGE)
         try:
             return render(runtime.service)
-        except (HeartbeatError, NotFoundError) as exc:
+        except NotFoundError as exc:
+            raise resource_not_found(str(exc), uri) from exc
+        except HeartbeatError as exc:
             raise ResourceError(str(exc)) from exc
 
     @app.resource(
@@ -361,7 +410,7 @@ def _register_resources(app: MCPServer[Runtime], runtime: Runtime) -> None:
         mime_type="application/json",
     )
     def sessions() -> str:
-        return read(sessions_json)
+        return read(sessions_json, "heartbeat://sessions")
 
     @app.resource(
         "heartbeat://sessions/{session_id}",
@@ -371,7 +420,10 @@ def _register_resources(app: MCPServer[Runtime], runtime: Runtime) -> None:
         mime_type="application/json",
     )
     def session(session_id: str) -> str:
-        return read(lambda service: session_json(service, session_id))
+        return read(
+            lambda service: session_json(service, session_id),
+            f"heartbeat://sessions/{session_id}",
+        )
 
     @app.resource(
         "heartbeat://plans/{plan_id}",
@@ -382,7 +434,7 @@ def _register_resources(app: MCPServer[Runtime], runtime: Runtime) -> None:
         mime_type="application/json",
     )
     def plan(plan_id: str) -> str:
-        return read(lambda service: plan_json(service, plan_id))
+        return read(lambda service: plan_json(service, plan_id), f"heartbeat://plans/{plan_id}")
 
 
 def _runtime(ctx: Context) -> Runtime:

@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .clock import Clock, boottime_now, utc_now
 from .config import Config, Flags, resolve_config
-from .errors import HeartbeatError, InvalidInputError
+from .errors import HeartbeatError, InvalidInputError, StoreError
 from .identity import read_boot_id, read_pid_namespace, read_time_namespace
 from .liveness import (
     Observer,
@@ -67,6 +67,7 @@ from .plans import list_plans, suggest_plan
 from .probe import ProcessProbe, probe_process, process_start_time
 from .project import detect_project
 from .service import end_session_record
+from .store.events import Event
 from .store.files import DirectoryStore
 from .validation import describe_validation_error, validate_id, validate_label
 
@@ -76,6 +77,9 @@ HOOK_LOCK_TIMEOUT_S = 0.5
 HOOK_DEADLINE_S = 3.0
 """A hook that is still running after this many seconds gives up (exit 0)."""
 MAX_PAYLOAD_BYTES = 1024 * 1024
+UTF8_BOM = b"\xef\xbb\xbf"
+"""A UTF-8 byte-order mark at the start of a payload is skipped (RFC 8259 allows
+parsers to ignore it; pydantic's JSON parser does not)."""
 MAX_OTHERS_SHOWN = 10
 """At most this many other sessions are described; the rest are counted."""
 
@@ -202,6 +206,7 @@ def session_start(
         if opening:
             server = _conversation_server(records, session_id, lineage, host, probe)
         if opening and server is None:
+            reopened = own is not None
             boottime = boottime_now() if clock is utc_now else None
             own = _open_record(session_id, own, payload, project, env, lineage, host, now, boottime)
             if source == "clear" and own.previous_session is None:
@@ -209,6 +214,7 @@ def session_start(
                     update={"previous_session": _previous(records, session_id, lineage, host)}
                 )
             store.write_session(own)
+            _log_opened(store, own, reopened, source, now)
             by_id[session_id] = own
     observer = Observer(
         session_id=server.session_id if server is not None else session_id,
@@ -294,6 +300,31 @@ def _previous(
     if not same_client:
         return None
     return max(same_client, key=lambda r: (r.started_at is not None, r.started_at)).session_id
+
+
+def _log_opened(
+    store: DirectoryStore, record: SessionRecord, reopened: bool, source: str, now: datetime
+) -> None:
+    """Append the event for a record the start hook just wrote (inside the store's lock).
+
+    ``session_started`` for a new record, ``session_adopted`` for an ended one
+    reopened (resume), with ``reason`` naming the hook and its ``source``, as
+    the server does for its own records: every change appends its event. A log
+    that cannot be written is reported on stderr; the record stands.
+    """
+    try:
+        store.append_event(
+            Event(
+                at=now,
+                event="session_adopted" if reopened else "session_started",
+                session_id=record.session_id,
+                reason=f"session-start hook ({source})",
+                host=record.host,
+                pid=record.pid,
+            )
+        )
+    except StoreError as exc:
+        print(f"{PROG} session-start: event not logged: {exc}", file=sys.stderr)
 
 
 def _open_record(
@@ -548,6 +579,7 @@ def _read_payload() -> HookInput:
     raw = sys.stdin.buffer.read(MAX_PAYLOAD_BYTES + 1)
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise InvalidInputError(f"hook input larger than {MAX_PAYLOAD_BYTES} bytes")
+    raw = raw.removeprefix(UTF8_BOM)  # some shells and editors (Windows ones) write one
     try:
         return HookInput.model_validate_json(raw)
     except ValidationError as exc:

@@ -20,9 +20,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+    StrictBool,
+    model_validator,
+)
 
 from .clock import format_utc
+from .validation import ID_PATTERN, LABEL_PATTERN, MAX_LABEL_CHARS
 
 SCHEMA_VERSION = 1
 
@@ -44,7 +55,43 @@ Health = Literal["healthy", "warning", "critical"]
 Relationship = Literal[
     "self", "same_conversation", "other_active", "stale_alive", "stale_remote", "dead", "ended"
 ]
+OVER: frozenset[str] = frozenset({"ended", "dead"})
+"""Statuses of a session that is over: no health, no time to stale."""
 TakeoverReason = Literal["proof_of_death", "forced_stale", "holder_ended", "holder_missing"]
+
+
+# -- tool argument types -------------------------------------------------------------
+# Strict (no "yes" for a boolean, no "1" for an integer) and constrained in the
+# input schema exactly as they are validated, so a client that checks arguments
+# against the schema and the server never disagree (issue "Fault round two", 4).
+
+PlanIdArg = Annotated[str, Strict(), Field(pattern=f"^{ID_PATTERN}$", max_length=128)]
+"""A plan id argument: :data:`~.validation.ID_PATTERN`, anchored."""
+
+
+def label_arg(max_chars: int = MAX_LABEL_CHARS) -> Any:
+    """A free-text label argument (activity, reason, branch): :data:`~.validation.LABEL_PATTERN`
+    and at most ``max_chars`` characters."""
+    return Annotated[
+        str, Strict(), Field(min_length=1, max_length=max_chars, pattern=LABEL_PATTERN)
+    ]
+
+
+LabelArg = label_arg()
+BranchArg = label_arg(256)
+FlagArg = StrictBool
+"""A boolean argument: JSON ``true``/``false`` only."""
+
+
+def _integral_number(value: object) -> object:
+    """JSON Schema's ``integer`` includes ``1.0``; a float without fraction becomes an int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+FencingTokenArg = Annotated[int, Strict(), Field(ge=1), BeforeValidator(_integral_number)]
+"""A fencing token argument: a JSON integer >= 1 (``1.0`` counts, ``"1"`` and ``true`` do not)."""
 
 
 class Tags(BaseModel):
@@ -187,9 +234,15 @@ class SessionView(BaseModel):
     pid: int | None
     tags: Tags | dict[str, Any] | None
     status: Status = Field(description="active | idle | stale | dead | ended")
-    health: Health = Field(description="healthy (< 60 s) | warning (< 180 s) | critical")
+    health: Health | None = Field(
+        description="healthy (< 60 s) | warning (< 180 s) | critical, by heartbeat age; "
+        "null for a session that is over (ended or dead)"
+    )
     heartbeat_age_s: float | None = Field(description="Seconds since the last heartbeat.")
-    seconds_until_stale: float = Field(description="Seconds left before the session is stale.")
+    seconds_until_stale: float | None = Field(
+        description="Seconds left before the session is stale; null for a session that is "
+        "over (ended or dead)"
+    )
     clock_skew_s: float | None = Field(
         default=None, description="Seconds the record's heartbeat lies in the reader's future."
     )
@@ -200,6 +253,15 @@ class SessionView(BaseModel):
     process_alive: bool | None = Field(description="Null for a session on another host.")
     ended_at: UtcDatetime | None = None
     end_reason: str | None = None
+
+    @model_validator(mode="after")
+    def _nothing_left_to_measure(self) -> SessionView:
+        """Health and time-to-stale describe a running session; one that is over
+        (ended, or its process proven dead) has neither (issue "Fault round two", 8)."""
+        if self.status in OVER:
+            self.health = None
+            self.seconds_until_stale = None
+        return self
 
 
 class HeartbeatResult(BaseModel):
@@ -327,17 +389,22 @@ class SessionInfoResult(BaseModel):
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BranchArg",
     "ClaimLost",
     "ClaimOutcome",
     "ClaimRecord",
     "ClaimResult",
     "ConfigValue",
+    "FencingTokenArg",
+    "FlagArg",
     "Health",
     "HeartbeatHealth",
     "HeartbeatResult",
+    "LabelArg",
     "ListResult",
     "PlanContext",
     "PlanHint",
+    "PlanIdArg",
     "ProjectContext",
     "Relationship",
     "ReleaseOutcome",

@@ -6,9 +6,11 @@ hook or the server's start), no file read larger than
 :data:`MAX_MANIFEST_BYTES`. Git facts come from the repository's files, not
 from ``git``: ``.git`` may be a directory, or a file pointing elsewhere
 (``gitdir: ...``, as in worktrees and submodules), whose ``commondir`` holds
-the shared ``config``. A remote URL never carries credentials: user and
-password are removed from http(s) URLs (tokens often travel as the user
-name), the password from any other URL.
+the shared ``config``. A remote URL never carries credentials
+(:func:`strip_credentials`): the password, query and fragment are always
+removed, and the user too unless it is the conventional ``git`` (tokens
+often travel as the user name), for every scheme and for scp-like
+``user@host:path`` remotes.
 
 Markers, in the order stacks are reported:
 
@@ -119,15 +121,36 @@ def read_remote_url(common_dir: Path) -> str | None:
     return strip_credentials(chosen) if chosen else None
 
 
-def strip_credentials(url: str) -> str:
-    """Remove secrets from a remote URL.
+CONVENTIONAL_USERS = frozenset({"git"})
+"""User names shown in remote URLs: the fixed, non-secret SSH user of GitHub,
+GitLab, Bitbucket, Azure DevOps and Gitea. Any other user part may be a token
+(``https://ghp_x@github.com/...``, ``ssh://glpat-x@host/...``) and is removed."""
 
-    ``https://user:token@host/x`` and ``https://token@host/x`` become
-    ``https://host/x`` (query and fragment dropped too); ``ssh://git:pw@host/x``
-    becomes ``ssh://git@host/x``; scp-like ``git@host:x`` and paths are kept.
+_SCP_LIKE_RE = re.compile(r"(?P<user>[^@/]+)@(?P<host>[^:/]+):(?P<path>(?!//).*)", re.DOTALL)
+"""Git's scp-like remote ``[user@]host:path`` (no ``://``; no ``/`` before the colon)."""
+
+
+def strip_credentials(url: str) -> str:
+    """Remove secrets from a remote URL, whatever its scheme.
+
+    The password, query and fragment are always removed; the user part is
+    kept only when it is one of :data:`CONVENTIONAL_USERS` (``git``):
+
+    * ``https://user:token@host/x``, ``https://token@host/x``,
+      ``git+https://token@host/x`` -> ``https://host/x`` (``git+https://host/x``);
+    * ``ssh://git:pw@host/x`` -> ``ssh://git@host/x``; ``ssh://token@host/x`` ->
+      ``ssh://host/x``;
+    * scp-like ``git@host:x`` is kept; ``token@host:x`` and ``user:token@host:x``
+      become ``host:x``;
+    * local paths are kept. A URL that cannot be parsed is not shown.
     """
     if "://" not in url:
-        return url
+        scp = _SCP_LIKE_RE.fullmatch(url)
+        if scp is None:
+            return url
+        user = scp["user"].split(":", 1)[0]  # "user:password": the password always goes
+        kept = f"{user}@" if user in CONVENTIONAL_USERS else ""
+        return f"{kept}{scp['host']}:{scp['path']}"
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -137,11 +160,9 @@ def strip_credentials(url: str) -> str:
     netloc = f"[{host}]" if ":" in host else host
     if port is not None:
         netloc += f":{port}"
-    if parts.scheme.lower() in {"http", "https", "ftp", "ftps"}:
-        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-    if parts.username:
+    if parts.username in CONVENTIONAL_USERS:
         netloc = f"{parts.username}@{netloc}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 # -- stacks ------------------------------------------------------------------------
@@ -384,6 +405,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 __all__ = [
+    "CONVENTIONAL_USERS",
     "MAX_MANIFEST_BYTES",
     "detect_project",
     "find_git_dir",

@@ -70,6 +70,15 @@ log = logging.getLogger(__name__)
 ID_MAX_CHARS = 128
 """The longest valid id (``validation.ID_PATTERN``); a new id ``<id>-<n>`` stays inside it."""
 ROLES = ("creator", "executor", "reviewer", "releaser")
+
+DISCARD_WITHIN_S = 10.0
+"""A session that ends cleanly within this many seconds of its start, without a
+single agent tool call, never adopted from an earlier record, leaves no record:
+``claude mcp list``/``get`` and Inspector health checks start a server each
+(issue "Fault round two", 9). Its events stay in the log (the audit trail)."""
+
+CLEAN_END_REASONS = frozenset({"disconnect", "sigterm", "sigint", "sighup"})
+"""End reasons of a clean end: stdin closed, or a signal received."""
 STATUSES: tuple[Status, ...] = ("active", "idle", "stale", "dead", "ended")
 
 
@@ -135,6 +144,9 @@ class SessionService:
         self._record_value: SessionRecord | None = None
         self._unreported_loss: ClaimLost | None = None
         self._ended = False
+        self._agent_called = False
+        self._adopted = False
+        self._started_mono: float | None = None
 
     @classmethod
     def for_record(
@@ -282,6 +294,8 @@ class SessionService:
                 record = self._adopt_claim(record, old)
             self._record = record
             self.store.write_session(record)
+            self._adopted = old is not None
+            self._started_mono = self._monotonic()
             self._log(
                 "session_adopted" if old is not None else "session_started",
                 now,
@@ -372,6 +386,10 @@ class SessionService:
                 return
             with self.store.lock(lock_timeout):
                 now = self._clock()
+                if self._superseded():
+                    return
+                if self._discard(reason, now):
+                    return
                 self._sync_claim()
                 record = self._current()
                 released: SessionRecord | None = None
@@ -396,6 +414,67 @@ class SessionService:
                 self._ended = True
         finally:
             self._mutex.release()
+
+    def _superseded(self) -> bool:
+        """True (and this session is over) when the record of this id on disk now
+        belongs to another process, which adopted it after proof of this one's
+        death (a wrong proof, or a process resumed from a stop): ending it here
+        would end another live process's record and release its claim (design
+        invariant 7), so nothing is written."""
+        disk = self.store.read_session(self.session_id)
+        ident = self.identity
+        if disk is None or (disk.host, disk.pid) == (ident.host, ident.pid):
+            return False
+        log.warning(
+            "session %s was adopted by pid %s on %s; this process (pid %s) ends without "
+            "touching its record or claim",
+            self.session_id,
+            disk.pid,
+            disk.host,
+            ident.pid,
+        )
+        self._ended = True
+        return True
+
+    def _discard(self, reason: str, now: datetime) -> bool:
+        """Remove this session's record instead of ending it, when nothing in it is
+        worth reading (inside the store's lock; see :data:`DISCARD_WITHIN_S`).
+
+        Only a record that is still this process's own (same host, pid and
+        process start, not adopted since) is removed: one another process
+        adopted in the meantime is left to the normal end. The event
+        ``session_ended`` is appended with ``discarded: true``.
+
+        Returns:
+            True when the record was removed and the session is over.
+        """
+        lived = None if self._started_mono is None else self._monotonic() - self._started_mono
+        record = self._current()
+        if (
+            reason not in CLEAN_END_REASONS
+            or self._agent_called
+            or self._adopted
+            or lived is None
+            or lived >= DISCARD_WITHIN_S
+            or record.plan_id is not None
+        ):
+            return False
+        disk = self.store.read_session(self.session_id)
+        ident = self.identity
+        if disk is None or (disk.host, disk.pid, disk.pid_started_at, disk.adopted_at) != (
+            ident.host,
+            ident.pid,
+            ident.pid_started_at,
+            None,
+        ):
+            return False
+        self.store.delete_session(self.session_id)
+        self._record = record.model_copy(
+            update={"last_heartbeat": now, "ended_at": now, "end_reason": reason}
+        )
+        self._log("session_ended", now, reason=reason, discarded=True)
+        self._ended = True
+        return True
 
     def note_client(self, name: str | None, version: str | None) -> None:
         """Fill ``entrypoint``/``agent_version`` from the MCP ``clientInfo`` when the
@@ -439,6 +518,7 @@ class SessionService:
         if tags is not None:
             update["tags"] = parse_tags(tags, self.tag_kinds)
         with self._mutex:
+            self._agent_called = True
             self._write_own(agent_call=True, update=update)
             loss, self._unreported_loss = self._unreported_loss, None
             return HeartbeatResult(session=self.view_self(), claim_lost=loss)
@@ -457,6 +537,7 @@ class SessionService:
         """Note an agent tool call that writes nothing (list, info): it is saved
         with the next heartbeat, so reading the directory never modifies it."""
         with self._mutex:
+            self._agent_called = True
             self._record = self._current().model_copy(update={"last_call_at": self._clock()})
 
     def _write_own(self, agent_call: bool, update: Mapping[str, Any] | None = None) -> None:
@@ -487,6 +568,7 @@ class SessionService:
             InvalidInputError: ``plan_id`` is not a valid id.
             StoreError, StoreBusyError: nothing was changed.
         """
+        self._agent_called = True
         validate_id(plan_id, "plan_id")
         with self._mutex:
             answer = self._claim_locked(plan_id, force)
@@ -685,6 +767,7 @@ class SessionService:
             InvalidInputError: a bad plan id, reason or token.
             StoreError, StoreBusyError: nothing was changed.
         """
+        self._agent_called = True
         if plan_id is not None:
             validate_id(plan_id, "plan_id")
         if reason is not None:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from .errors import InvalidInputError
 from .models import Tags
-from .validation import MAX_KIND_CHARS, MAX_TOPIC_CHARS, validate_kebab
+from .validation import MAX_KIND_CHARS, MAX_TOPIC_CHARS, shorten, validate_kebab
 
 
 def parse_tags(tags: object, kinds: Collection[str] | None = None) -> Tags:
@@ -36,9 +36,12 @@ def parse_tags(tags: object, kinds: Collection[str] | None = None) -> Tags:
         raise InvalidInputError(
             f"tags has unknown keys {extra}: only 'kind' and 'topics' are accepted"
         )
-    topics = tags.get("topics") or []
+    topics = tags.get("topics", [])
     if not isinstance(topics, list) or len(topics) > 2:
-        raise InvalidInputError("tags.topics must be a list of at most 2 topics")
+        raise InvalidInputError(
+            'tags.topics must be a list of at most 2 topics, e.g. ["auth", "review-loop"] '
+            f"(leave it out for none), not {shorten(topics)}"
+        )
     kind = tags.get("kind")
     if kind is not None and kinds is not None and kind not in kinds:
         raise InvalidInputError(

@@ -9,8 +9,10 @@ no ``..``, no hidden files and no unicode look-alikes).
 
 from __future__ import annotations
 
+import json
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the status line imports this module and must not load pydantic
     from pydantic import ValidationError
@@ -19,6 +21,11 @@ from .errors import InvalidInputError
 
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 _ID_RE = re.compile(ID_PATTERN)
+ID_RULE = (
+    "1 to 128 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit "
+    f"(pattern {ID_PATTERN}), e.g. '043' or 'feat-login'"
+)
+"""What an id accepts, in words; quoted by every error about an id."""
 
 
 def validate_id(value: object, field: str) -> str:
@@ -37,10 +44,7 @@ def validate_id(value: object, field: str) -> str:
     shown = repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    raise InvalidInputError(
-        f"{field} {shown} is not accepted: use 1 to 128 ASCII letters, digits, '.', '_' or '-', "
-        f"starting with a letter or digit (pattern {ID_PATTERN}), e.g. '043' or 'feat-login'."
-    )
+    raise InvalidInputError(f"{field} {shown} is not accepted: use {ID_RULE}.")
 
 
 def describe_validation_error(exc: ValidationError, whole: str) -> str:
@@ -53,10 +57,133 @@ def describe_validation_error(exc: ValidationError, whole: str) -> str:
     return f"{where}: {first['msg']}{more}"
 
 
+MAX_ARGUMENT_ERRORS = 5
+"""How many refused arguments one message describes."""
+
+
+def describe_arguments_error(
+    tool: str, errors: list[Mapping[str, Any]], schema: Mapping[str, Any]
+) -> str:
+    """A tool-argument refusal written for the agent that reads it.
+
+    For each refused argument (at most :data:`MAX_ARGUMENT_ERRORS`, then how
+    many more): its name, what was given (shortened, with its JSON type), the
+    rule it broke and what the tool's input schema accepts.
+
+    Args:
+        tool: the tool's name.
+        errors: pydantic's ``ValidationError.errors()`` for the arguments model.
+        schema: the tool's advertised ``inputSchema`` (JSON Schema, an object).
+    """
+    parts = [_describe_one(error, schema) for error in errors[:MAX_ARGUMENT_ERRORS]]
+    more = len(errors) - len(parts)
+    if more:
+        parts.append(f"and {more} more")
+    return f"Error executing tool {tool}: " + "; ".join(parts) + "."
+
+
+def _describe_one(error: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
+    properties: Mapping[str, Any] = schema.get("properties", {})
+    loc = [str(part) for part in error.get("loc", ())]
+    name = loc[0] if loc else "arguments"
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        accepted = ", ".join(properties) or "none"
+        return (
+            f"unknown argument {name!r} is not accepted: it is not a parameter of this tool "
+            f"(misspelt?); accepted arguments: {accepted}"
+        )
+    if kind == "missing":
+        return (
+            f"argument {name!r} is missing; it is required, accepted: "
+            f"{describe_accepted(properties.get(name, {}))}"
+        )
+    rule = "it does not match the rule" if "pattern" in kind else error.get("msg", kind)
+    return (
+        f"{'.'.join(loc) or 'arguments'} {shorten(error.get('input'))} is not accepted "
+        f"({rule}); accepted: {describe_accepted(properties.get(name, {}))}"
+    )
+
+
+def shorten(value: object, limit: int = 60) -> str:
+    """``value`` as JSON (what the caller sent), cut to ``limit`` characters, with its JSON type."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{text} (a JSON {_json_type(value)})"
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    return "object"
+
+
+def describe_accepted(schema: Mapping[str, Any]) -> str:
+    """What a JSON Schema accepts, in words (the subset pydantic emits for our arguments)."""
+    if "anyOf" in schema:
+        return " or ".join(describe_accepted(option) for option in schema["anyOf"])
+    if "enum" in schema:
+        return "one of " + ", ".join(json.dumps(v) for v in schema["enum"])
+    if "const" in schema:
+        return json.dumps(schema["const"])
+    kind = schema.get("type")
+    if kind == "null":
+        return "null (or leave the argument out)"
+    if kind == "boolean":
+        return "true or false (a JSON boolean, not a string or number)"
+    if kind == "integer":
+        low = schema.get("minimum")
+        bound = f" >= {low}" if low is not None else ""
+        return f"a whole number{bound} (a JSON integer, not a string)"
+    if kind == "string":
+        pattern = schema.get("pattern")
+        if pattern == f"^{ID_PATTERN}$":
+            return f"a string of {ID_RULE}"
+        limit = schema.get("maxLength")
+        size = f" of at most {limit} characters" if limit is not None else ""
+        if pattern == LABEL_PATTERN:
+            return f"a string{size}: {LABEL_RULE}"
+        return f"a string{size}" + (f" matching {pattern}" if pattern else "")
+    if kind == "object":
+        return "a JSON object"
+    if kind == "array":
+        return "a JSON array"
+    return "see the tool's input schema"
+
+
 MAX_LABEL_CHARS = 200
 """``activity`` and ``reason`` are labels for people and status lines: 200 characters at most."""
 
-_KEBAB_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_NOT_IN_LABELS = r"\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+LABEL_PATTERN = rf"^[^{_NOT_IN_LABELS}]*[^\s{_NOT_IN_LABELS}][^{_NOT_IN_LABELS}]*$"
+"""A label: at least one visible character; no control characters (C0, DEL, C1), no
+line or paragraph separators, no invisible format characters (soft hyphen,
+zero-width, bidi embeddings/isolates, BOM). One regular expression that means
+the same in Python ``re``, pydantic's Rust engine and ECMA-262 (JSON Schema
+clients), so the tools' input schema and the server accept the same labels."""
+_LABEL_RE = re.compile(LABEL_PATTERN)
+LABEL_RULE = (
+    "printable text on one line with at least one visible character (no newline, tab, "
+    "NUL, escape, zero-width or bidi control characters)"
+)
+
+KEBAB_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+"""Lowercase kebab-case: ``a-z0-9`` words joined by single ``-`` (tag kinds and topics)."""
+_KEBAB_RE = re.compile(KEBAB_PATTERN)
 MAX_TOPIC_CHARS = 20
 MAX_KIND_CHARS = 40
 
@@ -76,10 +203,10 @@ def validate_label(value: object, field: str, max_chars: int = MAX_LABEL_CHARS) 
         raise InvalidInputError(
             f"{field} is {len(value)} characters long; at most {max_chars} are accepted"
         )
-    if not value.isprintable():
+    if not _LABEL_RE.fullmatch(value):
         raise InvalidInputError(
-            f"{field} contains control characters (newline, tab, NUL, escape ...); "
-            "use printable text on one line"
+            f"{field} contains control or invisible characters (newline, tab, NUL, escape, "
+            f"zero-width, bidi ...); use {LABEL_RULE}"
         )
     return value
 
@@ -101,10 +228,18 @@ def validate_kebab(value: object, field: str, max_chars: int) -> str:
 
 __all__ = [
     "ID_PATTERN",
+    "ID_RULE",
+    "KEBAB_PATTERN",
+    "LABEL_PATTERN",
+    "LABEL_RULE",
+    "MAX_ARGUMENT_ERRORS",
     "MAX_KIND_CHARS",
     "MAX_LABEL_CHARS",
     "MAX_TOPIC_CHARS",
+    "describe_accepted",
+    "describe_arguments_error",
     "describe_validation_error",
+    "shorten",
     "validate_id",
     "validate_kebab",
     "validate_label",

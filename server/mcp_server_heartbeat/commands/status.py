@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import asdict
 from typing import TextIO
 
+from ..models import SessionView
 from ..observe import Snapshot, format_duration, read_snapshot, short_ids
 from . import EXIT_OK
 from .common import guarded, open_reader, table, use_colour
@@ -82,9 +83,9 @@ def render(snapshot: Snapshot, colour: bool = False, show_all: bool = False) -> 
                     os.path.basename(view.worktree) if view.worktree else "-",
                     view.role or "-",
                     view.status,
-                    view.health,
+                    view.health or "-",
                     "never" if age is None else f"{format_duration(age)} ago",
-                    "-" if view.status == "ended" else f"{view.seconds_until_stale:.0f}s",
+                    _stale_in(view),
                     view.last_activity or "-",
                 ]
             )
@@ -142,6 +143,13 @@ def render(snapshot: Snapshot, colour: bool = False, show_all: bool = False) -> 
     for item in snapshot.unreadable:
         lines.append(f"unreadable: {item.file}: {item.reason}")
     return lines
+
+
+def _stale_in(view: SessionView) -> str:
+    """Time to stale, where it means something: for a running session not stale yet."""
+    if view.seconds_until_stale is None or view.status == "stale":
+        return "-"
+    return f"{view.seconds_until_stale:.0f}s"
 
 
 __all__ = ["render", "run"]

@@ -63,8 +63,7 @@ def render_markdown(trace: Trace) -> str:
         f"- Branch: `{trace.branch}`",
         f"- Worktree: {worktrees}",
         f"- Sessions: {count}",
-        f"- Cumulative active time: {format_duration(trace.cumulative_active_s)} "
-        f"({trace.cumulative_active_s:.0f} s)",
+        f"- Cumulative active time: {format_duration(trace.cumulative_active_s)}",
         "",
     ]
     if not trace.sessions:
