@@ -25,10 +25,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mcp_server_heartbeat.models import ClaimRecord, SessionRecord
-from mcp_server_heartbeat.probe import process_start_time
-from mcp_server_heartbeat.store.events import Event
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.domain.models import ClaimRecord, SessionRecord
+from mcp_server_heartbeat.host.probe import process_start_time
+from mcp_server_heartbeat.store.directory.events import Event
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 
 def build(directory: Path, sessions: int) -> str:
@@ -103,8 +103,8 @@ def in_process(work: Path, own: str, status_line_input: bytes, runs: int) -> Non
     import contextlib
     import io
 
-    from mcp_server_heartbeat.cli import build_parser
-    from mcp_server_heartbeat.commands import status, statusline
+    from mcp_server_heartbeat.cli.commands import status, statusline
+    from mcp_server_heartbeat.cli.main import build_parser
 
     common = ["--root", str(work), "--dir", "sessions"]
     parser = build_parser()
@@ -174,7 +174,7 @@ def main() -> None:
         parser_only = [
             sys.executable,
             "-c",
-            "from mcp_server_heartbeat.cli import build_parser; build_parser()",
+            "from mcp_server_heartbeat.cli.main import build_parser; build_parser()",
         ]
         median, p90 = timed(parser_only, args.runs)
         label = "start-up: import cli + build parser"

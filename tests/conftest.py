@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server_heartbeat.identity import Identity
-from mcp_server_heartbeat.liveness import Thresholds
-from mcp_server_heartbeat.probe import ProcessState
-from mcp_server_heartbeat.service import SessionService
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.domain.liveness import Thresholds
+from mcp_server_heartbeat.host.identity import Identity
+from mcp_server_heartbeat.host.probe import ProcessState
+from mcp_server_heartbeat.session.service import SessionService
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 HOST = socket.gethostname()
@@ -121,9 +121,9 @@ def make_service(heartbeat_dir: Path, clock: FakeClock, probe: FakeProbe) -> Ser
 def make_runtime(tmp_path: Path, clock: FakeClock, probe: FakeProbe) -> Callable[..., object]:
     """Build a started in-process Runtime (no signals, no parent watch) for
     ``build_app``: make_runtime("sid") or make_runtime("sid", enabled=False)."""
-    from mcp_server_heartbeat.config import Flags, resolve_config
-    from mcp_server_heartbeat.heartbeat import HeartbeatMonitor
+    from mcp_server_heartbeat.host.config import Flags, resolve_config
     from mcp_server_heartbeat.runtime import Runtime
+    from mcp_server_heartbeat.session.heartbeat import HeartbeatMonitor
 
     def factory(session_id: str = "mem-session", pid: int = 4242, enabled: bool = True):
         root = tmp_path / "project"

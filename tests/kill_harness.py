@@ -53,7 +53,7 @@ class KillReport:
 
 def _identity(session_id: str, cwd: str) -> Any:
     """This process's identity, as the server reads it."""
-    from mcp_server_heartbeat.identity import detect_identity
+    from mcp_server_heartbeat.host.identity import detect_identity
 
     return detect_identity(session_id, {}, Path(cwd))
 
@@ -61,10 +61,10 @@ def _identity(session_id: str, cwd: str) -> Any:
 def _victim(
     directory: str, session_id: str, token_log: str, failpoint_p: float, seed: int
 ) -> None:  # pragma: no cover - runs in the victim, which is killed
-    from mcp_server_heartbeat.liveness import Thresholds
-    from mcp_server_heartbeat.service import SessionService
-    from mcp_server_heartbeat.store import atomic
-    from mcp_server_heartbeat.store.files import DirectoryStore
+    from mcp_server_heartbeat.domain.liveness import Thresholds
+    from mcp_server_heartbeat.session.service import SessionService
+    from mcp_server_heartbeat.store.directory import atomic
+    from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
     rng = random.Random(seed)
     if failpoint_p > 0:
@@ -104,9 +104,9 @@ def run_kills(
     """SIGKILL ``kills`` victims at random moments; every ``failpoint_every``-th
     victim (0: none) also dies at the write/rename failpoint with probability
     ``failpoint_p`` per write. Returns figures and violations."""
-    from mcp_server_heartbeat.liveness import Thresholds
-    from mcp_server_heartbeat.service import SessionService
-    from mcp_server_heartbeat.store.files import DirectoryStore
+    from mcp_server_heartbeat.domain.liveness import Thresholds
+    from mcp_server_heartbeat.session.service import SessionService
+    from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
     store = DirectoryStore(directory)
     store.prepare()
@@ -116,7 +116,7 @@ def run_kills(
     )
     claimant.start()
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["mcp_server_heartbeat.service", "kill_harness"])
+    ctx.set_forkserver_preload(["mcp_server_heartbeat.session.service", "kill_harness"])
     rng = random.Random(seed)
     report = KillReport()
     top_token = 0

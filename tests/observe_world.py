@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mcp_server_heartbeat.identity import Identity
-from mcp_server_heartbeat.liveness import Thresholds
-from mcp_server_heartbeat.probe import ProcessProbe, probe_process, process_start_time
-from mcp_server_heartbeat.service import SessionService
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.domain.liveness import Thresholds
+from mcp_server_heartbeat.host.identity import Identity
+from mcp_server_heartbeat.host.probe import ProcessProbe, probe_process, process_start_time
+from mcp_server_heartbeat.session.service import SessionService
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 IDS = {
     "A": "a1f3c2e4-0000-4000-8000-00000000000a",

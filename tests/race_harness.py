@@ -7,8 +7,8 @@ only in :class:`RaceConfig`.
 
 Each worker is a separate process (``multiprocessing`` *spawn*: a fresh
 interpreter, nothing shared but the directory) with its own
-:class:`~mcp_server_heartbeat.service.SessionService` over a
-:class:`~mcp_server_heartbeat.store.files.DirectoryStore` of the one temp
+:class:`~mcp_server_heartbeat.session.service.SessionService` over a
+:class:`~mcp_server_heartbeat.store.directory.store.DirectoryStore` of the one temp
 directory, the real clock and the real process probe. Per round it claims a
 plan; on a grant it
 
@@ -110,10 +110,10 @@ def _now_ns() -> int:
 def _worker(
     index: int, directory: str, work: str, config: RaceConfig, barrier: Any
 ) -> None:  # pragma: no cover - runs in the child processes
-    from mcp_server_heartbeat.identity import detect_identity
-    from mcp_server_heartbeat.liveness import Thresholds
-    from mcp_server_heartbeat.service import SessionService
-    from mcp_server_heartbeat.store.files import DirectoryStore
+    from mcp_server_heartbeat.domain.liveness import Thresholds
+    from mcp_server_heartbeat.host.identity import detect_identity
+    from mcp_server_heartbeat.session.service import SessionService
+    from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
     session_id = f"racer-{index}"
     identity = detect_identity(session_id, {}, Path(work))
@@ -206,7 +206,7 @@ def run_race(
 ) -> RaceReport:
     """Run one race over the heartbeat directory ``directory``; logs and markers
     go to ``work``. Returns the report with the checker's violations."""
-    from mcp_server_heartbeat.store.files import DirectoryStore
+    from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
     store = DirectoryStore(directory)
     store.prepare()

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mcp_server_heartbeat.errors import InvalidInputError
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.domain.errors import InvalidInputError
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 
 def test_free_plan_is_claimed_with_token_1(make_service, heartbeat_dir):

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server_heartbeat.commands.statusline import LightRecord, scan
-from mcp_server_heartbeat.liveness import Observer, Thresholds, assess
-from mcp_server_heartbeat.probe import probe_process
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.cli.statusline import LightRecord, scan
+from mcp_server_heartbeat.domain.liveness import Observer, Thresholds, assess
+from mcp_server_heartbeat.host.probe import probe_process
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from observe_world import (
     BRANCHES,
     DURATION_S,
@@ -414,7 +414,7 @@ def test_reading_commands_change_nothing(world: Path) -> None:
 )
 def test_commands_do_not_import_mcp(world: Path, args: list[str]) -> None:
     code = (
-        "import sys; from mcp_server_heartbeat.cli import main; "
+        "import sys; from mcp_server_heartbeat.cli.main import main; "
         f"rc = main({[*args, '--root', str(world), '--dir', 'sessions']!r}); "
         "bad = sorted(m for m in sys.modules if m == 'mcp' or m.startswith('mcp.')); "
         "print('MCP-MODULES', bad, file=sys.stderr); sys.exit(rc)"
@@ -429,7 +429,7 @@ def test_commands_do_not_import_mcp(world: Path, args: list[str]) -> None:
 def test_statusline_does_not_load_pydantic(world: Path) -> None:
     """The status line runs on every refresh: records are parsed as plain JSON."""
     code = (
-        "import sys; from mcp_server_heartbeat.cli import main; "
+        "import sys; from mcp_server_heartbeat.cli.main import main; "
         f"rc = main({['statusline', '--root', str(world), '--dir', 'sessions']!r}); "
         "print('PYDANTIC', 'pydantic' in sys.modules, file=sys.stderr); sys.exit(rc)"
     )
@@ -453,8 +453,8 @@ def test_trace_defaults_to_the_current_git_branch(world: Path) -> None:
 
 
 def test_status_colours_only_on_request(world: Path) -> None:
-    from mcp_server_heartbeat.commands.status import render
-    from mcp_server_heartbeat.observe import read_snapshot
+    from mcp_server_heartbeat.cli.status import render
+    from mcp_server_heartbeat.session.observe import read_snapshot
 
     store = DirectoryStore(world / "sessions")
     snap = read_snapshot(
@@ -509,8 +509,8 @@ def test_status_shows_no_health_or_stale_in_for_sessions_that_are_over(world: Pa
 
 
 def test_trace_prints_the_cumulative_active_time_once() -> None:
-    from mcp_server_heartbeat.commands.trace import render_markdown
-    from mcp_server_heartbeat.observe import Trace
+    from mcp_server_heartbeat.cli.trace import render_markdown
+    from mcp_server_heartbeat.session.observe import Trace
 
     text = render_markdown(Trace(branch="b", worktrees=[], sessions=[], cumulative_active_s=7.6))
     line = next(line for line in text.splitlines() if "Cumulative" in line)

@@ -15,12 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from conftest import HOST, T0, FakeClock, FakeProbe, make_identity
-from mcp_server_heartbeat.clock import boottime_now
-from mcp_server_heartbeat.commands.statusline import line_for
-from mcp_server_heartbeat.liveness import Observer, Thresholds
-from mcp_server_heartbeat.observe import read_snapshot
-from mcp_server_heartbeat.service import SessionService
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.cli.statusline import line_for
+from mcp_server_heartbeat.domain.clock import boottime_now
+from mcp_server_heartbeat.domain.liveness import Observer, Thresholds
+from mcp_server_heartbeat.session.observe import read_snapshot
+from mcp_server_heartbeat.session.service import SessionService
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 TH = Thresholds(stale_after=300.0, idle_after=600.0)
 

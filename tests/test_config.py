@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server_heartbeat.config import Flags, resolve_config
-from mcp_server_heartbeat.errors import ConfigError
-from mcp_server_heartbeat.repository import Repository
+from mcp_server_heartbeat.domain.errors import ConfigError
+from mcp_server_heartbeat.host.config import Flags, resolve_config
+from mcp_server_heartbeat.host.repository import Repository
 from stdio_client import run_console
 
 

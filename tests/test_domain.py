@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server_heartbeat.config import Flags, resolve_config
-from mcp_server_heartbeat.repository import find_repository
+from mcp_server_heartbeat.host.config import Flags, resolve_config
+from mcp_server_heartbeat.host.repository import find_repository
 from stdio_client import StdioServer, clean_env
 
 FAST = ("--interval", "0.2", "--stale-after", "5")
@@ -152,7 +152,7 @@ def test_an_explicit_directory_still_wins(repo):
 
 
 def test_an_unknown_scope_is_refused_with_what_is_accepted(repo):
-    from mcp_server_heartbeat.errors import ConfigError
+    from mcp_server_heartbeat.domain.errors import ConfigError
 
     with pytest.raises(ConfigError, match="use one of repository or worktree"):
         resolve_config(Flags(), {"HEARTBEAT_SCOPE": "branch"}, repo)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import T0, FakeClock, FakeProbe, ServiceFactory
-from mcp_server_heartbeat.errors import StoreError
-from mcp_server_heartbeat.store.events import EVENTS_NAME, Event, EventLog
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.domain.errors import StoreError
+from mcp_server_heartbeat.store.directory.events import EVENTS_NAME, Event, EventLog
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from race_harness import RaceConfig, run_race
 
 

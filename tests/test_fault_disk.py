@@ -27,16 +27,16 @@ import pytest
 from mcp import Client
 
 from as_nobody import NOBODY, as_nobody
-from mcp_server_heartbeat import app as app_module
-from mcp_server_heartbeat.config import Flags, resolve_config
-from mcp_server_heartbeat.errors import StoreError
-from mcp_server_heartbeat.heartbeat import HeartbeatMonitor
-from mcp_server_heartbeat.identity import detect_identity
-from mcp_server_heartbeat.liveness import Thresholds
+from mcp_server_heartbeat.mcp import server as app_module
+from mcp_server_heartbeat.domain.errors import StoreError
+from mcp_server_heartbeat.domain.liveness import Thresholds
+from mcp_server_heartbeat.host.config import Flags, resolve_config
+from mcp_server_heartbeat.host.identity import detect_identity
 from mcp_server_heartbeat.runtime import Runtime
-from mcp_server_heartbeat.service import SessionService
-from mcp_server_heartbeat.store import atomic
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.session.heartbeat import HeartbeatMonitor
+from mcp_server_heartbeat.session.service import SessionService
+from mcp_server_heartbeat.store.directory import atomic
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -195,7 +195,7 @@ def test_claims_subdirectory_is_recreated_when_the_directory_was_recreated_by_ha
     store.prepare()
     shutil.rmtree(directory)
     directory.mkdir()
-    from mcp_server_heartbeat.models import ClaimRecord
+    from mcp_server_heartbeat.domain.models import ClaimRecord
 
     store.write_claim(ClaimRecord(plan_id="p", fencing_token=1))
     assert (directory / "claims" / "p.json").is_file()

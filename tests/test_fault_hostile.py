@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from as_nobody import NOBODY, as_nobody
-from mcp_server_heartbeat.models import SessionRecord
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.domain.models import SessionRecord
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from stdio_client import StdioServer
 
 pytestmark = pytest.mark.slow
@@ -181,8 +181,8 @@ def test_claims_symlink_pointing_outside_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="symbolic link"):
         DirectoryStore(directory).prepare()
     store = DirectoryStore(directory)
-    from mcp_server_heartbeat.errors import StoreError
-    from mcp_server_heartbeat.models import ClaimRecord
+    from mcp_server_heartbeat.domain.errors import StoreError
+    from mcp_server_heartbeat.domain.models import ClaimRecord
 
     with pytest.raises(StoreError, match="symbolic link"):
         store.write_claim(ClaimRecord(plan_id="p", fencing_token=1))

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ServiceFactory
-from mcp_server_heartbeat.errors import StoreBusyError, StoreError
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.domain.errors import StoreBusyError, StoreError
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from race_harness import RaceConfig, run_race
 
 
@@ -64,7 +64,7 @@ def _hold_in_other_process(directory: Path) -> subprocess.Popen[str]:
     """A process holding the directory's lock until its stdin closes."""
     code = (
         "import sys; from pathlib import Path\n"
-        "from mcp_server_heartbeat.store.files import DirectoryStore\n"
+        "from mcp_server_heartbeat.store.directory.store import DirectoryStore\n"
         f"store = DirectoryStore(Path({str(directory)!r}))\n"
         "with store.lock():\n"
         "    print('locked', flush=True)\n"

@@ -17,11 +17,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from mcp_server_heartbeat.identity import Identity
-from mcp_server_heartbeat.liveness import Thresholds
-from mcp_server_heartbeat.probe import process_start_time
-from mcp_server_heartbeat.service import SessionService
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.domain.liveness import Thresholds
+from mcp_server_heartbeat.host.identity import Identity
+from mcp_server_heartbeat.host.probe import process_start_time
+from mcp_server_heartbeat.session.service import SessionService
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from stdio_client import StdioServer, wait_until
 
 pytestmark = pytest.mark.slow

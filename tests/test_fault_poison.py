@@ -19,11 +19,11 @@ import pytest
 from mcp import Client
 
 from conftest import FakeClock, ServiceFactory
-from mcp_server_heartbeat.errors import StoreError
-from mcp_server_heartbeat.liveness import Observer, Thresholds
-from mcp_server_heartbeat.observe import collect_garbage
-from mcp_server_heartbeat.store.events import EVENTS_NAME, EventLog
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.domain.errors import StoreError
+from mcp_server_heartbeat.domain.liveness import Observer, Thresholds
+from mcp_server_heartbeat.session.observe import collect_garbage
+from mcp_server_heartbeat.store.directory.events import EVENTS_NAME, EventLog
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from test_resources import app_for, read_json
 
 HEAD = b'{"at": "2026-11-20T12:00:05Z", "event": "claim_released", "session_id": "x", '

@@ -25,12 +25,12 @@ import psutil
 import pytest
 
 from conftest import ServiceFactory
-from mcp_server_heartbeat import service as service_module
-from mcp_server_heartbeat.errors import StoreBusyError
-from mcp_server_heartbeat.identity import detect_identity
-from mcp_server_heartbeat.liveness import Thresholds
-from mcp_server_heartbeat.service import SessionService
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.session import service as service_module
+from mcp_server_heartbeat.domain.errors import StoreBusyError
+from mcp_server_heartbeat.domain.liveness import Thresholds
+from mcp_server_heartbeat.host.identity import detect_identity
+from mcp_server_heartbeat.session.service import SessionService
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from stdio_client import StdioServer, run_console, wait_until
 
 STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
@@ -89,10 +89,10 @@ HOLDER = """\
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from mcp_server_heartbeat.identity import detect_identity
-from mcp_server_heartbeat.liveness import Thresholds
-from mcp_server_heartbeat.service import SessionService
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.host.identity import detect_identity
+from mcp_server_heartbeat.domain.liveness import Thresholds
+from mcp_server_heartbeat.session.service import SessionService
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 store = DirectoryStore(Path(sys.argv[1]))
 service = SessionService(

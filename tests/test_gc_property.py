@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import HOST, T0, FakeProbe
-from mcp_server_heartbeat.liveness import Observer, Thresholds, assess
-from mcp_server_heartbeat.models import ClaimRecord, SessionRecord
-from mcp_server_heartbeat.observe import collect_garbage
-from mcp_server_heartbeat.store.events import Event
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.domain.liveness import Observer, Thresholds, assess
+from mcp_server_heartbeat.domain.models import ClaimRecord, SessionRecord
+from mcp_server_heartbeat.session.observe import collect_garbage
+from mcp_server_heartbeat.store.directory.events import Event
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 THRESHOLDS = Thresholds(stale_after=300.0, idle_after=600.0)
 NOW = T0 + timedelta(days=30)

@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 
-from mcp_server_heartbeat.hooks import COMPACT_REMINDER, PROTOCOL_REMINDER, RESUME_REMINDER
-from mcp_server_heartbeat.identity import Identity, read_boot_id, read_pid_namespace
-from mcp_server_heartbeat.liveness import Thresholds
-from mcp_server_heartbeat.models import ClaimRecord, SessionRecord
-from mcp_server_heartbeat.probe import process_start_time
-from mcp_server_heartbeat.service import SessionService
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.cli.hooks import COMPACT_REMINDER, PROTOCOL_REMINDER, RESUME_REMINDER
+from mcp_server_heartbeat.domain.liveness import Thresholds
+from mcp_server_heartbeat.domain.models import ClaimRecord, SessionRecord
+from mcp_server_heartbeat.host.identity import Identity, read_boot_id, read_pid_namespace
+from mcp_server_heartbeat.host.probe import process_start_time
+from mcp_server_heartbeat.session.service import SessionService
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "hooks"
 SID = "4f6b8a0e-5c1d-4d1e-9a57-2d8f0c3b7e41"
@@ -431,10 +431,10 @@ def test_hooks_do_not_import_mcp(project: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEARTBEAT_", "CLAUDE"))}
     probe = (
         "import sys\n"
-        "from mcp_server_heartbeat.cli import main\n"
+        "from mcp_server_heartbeat.cli.main import main\n"
         "code = main(['hook', 'session-start'])\n"
         "loaded = sorted(m for m in sys.modules if m == 'mcp' or m.startswith('mcp.'))\n"
-        "print('HOOKS' if 'mcp_server_heartbeat.hooks' in sys.modules else 'NO-HOOKS',\n"
+        "print('HOOKS' if 'mcp_server_heartbeat.cli.hooks' in sys.modules else 'NO-HOOKS',\n"
         "      'MCP:' + ','.join(loaded), file=sys.stderr)\n"
     )
     done = subprocess.run(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import test_hooks
-from mcp_server_heartbeat.service import SessionService
+from mcp_server_heartbeat.session.service import SessionService
 from test_hooks import SID, dead_pid, hold, payload, record, run_hook, store_of
 
 project = test_hooks.project  # fixtures shared with test_hooks

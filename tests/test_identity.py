@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server_heartbeat import git
-from mcp_server_heartbeat.errors import InvalidInputError
-from mcp_server_heartbeat.identity import detect_identity
+from mcp_server_heartbeat.host import git
+from mcp_server_heartbeat.domain.errors import InvalidInputError
+from mcp_server_heartbeat.host.identity import detect_identity
 
 
 def test_session_id_sources_in_order(tmp_path):

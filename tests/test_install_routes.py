@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server_heartbeat.cli import connect_command
+from mcp_server_heartbeat.cli.main import connect_command
 from stdio_client import CONSOLE_SCRIPT, StdioServer, clean_env
 from test_domain import DIR, git
 

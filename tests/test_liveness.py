@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from conftest import HOST, T0, FakeProbe
-from mcp_server_heartbeat.liveness import Observer, Thresholds, assess, health_of
-from mcp_server_heartbeat.models import SessionRecord
-from mcp_server_heartbeat.probe import ProcessState, probe_process
+from mcp_server_heartbeat.domain.liveness import Observer, Thresholds, assess, health_of
+from mcp_server_heartbeat.domain.models import SessionRecord
+from mcp_server_heartbeat.host.probe import ProcessState, probe_process
 
 ME = Observer(session_id="me", host=HOST, client_pid=500, previous_session="before")
 TH = Thresholds(stale_after=300, idle_after=600)
@@ -121,7 +121,7 @@ def test_heartbeat_in_the_future_is_age_zero_with_skew_reported():
 def test_real_probe_sees_this_process_alive_and_a_reused_pid_dead():
     import os
 
-    from mcp_server_heartbeat.probe import process_start_time
+    from mcp_server_heartbeat.host.probe import process_start_time
 
     started = process_start_time(os.getpid())
     assert probe_process(os.getpid(), started) is ProcessState.ALIVE

@@ -22,10 +22,15 @@ from typing import Any
 import pytest
 
 from conftest import HOST, FakeProbe, ServiceFactory
-from mcp_server_heartbeat.identity import read_boot_id, read_pid_namespace
-from mcp_server_heartbeat.models import SessionRecord
-from mcp_server_heartbeat.probe import ProcessState, pid_exists, probe_process, process_start_time
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.domain.models import SessionRecord
+from mcp_server_heartbeat.host.identity import read_boot_id, read_pid_namespace
+from mcp_server_heartbeat.host.probe import (
+    ProcessState,
+    pid_exists,
+    probe_process,
+    process_start_time,
+)
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from namespaces import in_new_pid_namespace, require_root_and_unshare
 from stdio_client import StdioServer
 
@@ -33,7 +38,7 @@ from stdio_client import StdioServer
 
 HIDDEN_PROBE = """
 import json, os, sys
-from mcp_server_heartbeat.probe import probe_process, process_start_time
+from mcp_server_heartbeat.host.probe import probe_process, process_start_time
 from datetime import datetime
 pid, started, gone = int(sys.argv[1]), datetime.fromisoformat(sys.argv[2]), int(sys.argv[3])
 os.setgroups([]); os.setgid(65534); os.setuid(65534)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from conftest import FakeProbe, ServiceFactory
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from stdio_client import StdioServer, clean_env
 
 # -- in process (injected probe) -------------------------------------------------------

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server_heartbeat.config import Flags, resolve_config
-from mcp_server_heartbeat.plans import list_plans, parse_plan_name, suggest_plan
+from mcp_server_heartbeat.host.config import Flags, resolve_config
+from mcp_server_heartbeat.host.plans import list_plans, parse_plan_name, suggest_plan
 from mcp_server_heartbeat.runtime import open_runtime
 
 PLAN_NAMES = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server_heartbeat.project import detect_project, find_git_dir, strip_credentials
+from mcp_server_heartbeat.host.project import detect_project, find_git_dir, strip_credentials
 
 
 def make_tree(root: Path, files: dict[str, str]) -> Path:

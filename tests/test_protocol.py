@@ -7,14 +7,14 @@ import json
 import pytest
 from mcp import Client
 
-from mcp_server_heartbeat.app import build_app
-from mcp_server_heartbeat.models import (
+from mcp_server_heartbeat.domain.models import (
     ClaimResult,
     HeartbeatResult,
     ListResult,
     ReleaseResult,
     SessionInfoResult,
 )
+from mcp_server_heartbeat.mcp.server import build_app
 
 pytestmark = pytest.mark.anyio
 

@@ -12,11 +12,11 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 
 from conftest import FakeClock, FakeProbe, ServiceFactory
-from mcp_server_heartbeat.app import build_app
-from mcp_server_heartbeat.config import Flags, resolve_config
-from mcp_server_heartbeat.heartbeat import HeartbeatMonitor
+from mcp_server_heartbeat.host.config import Flags, resolve_config
+from mcp_server_heartbeat.mcp.server import build_app
 from mcp_server_heartbeat.runtime import Runtime
-from mcp_server_heartbeat.service import SessionService
+from mcp_server_heartbeat.session.heartbeat import HeartbeatMonitor
+from mcp_server_heartbeat.session.service import SessionService
 
 
 def app_for(service: SessionService, root: Path) -> object:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mcp_server_heartbeat.observe import short_ids
+from mcp_server_heartbeat.session.observe import short_ids
 from stdio_client import clean_env
 
 

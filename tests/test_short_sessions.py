@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from conftest import HOST, FakeClock, make_identity
-from mcp_server_heartbeat.liveness import Thresholds
-from mcp_server_heartbeat.service import DISCARD_WITHIN_S, SessionService
-from mcp_server_heartbeat.store.files import DirectoryStore
+from mcp_server_heartbeat.domain.liveness import Thresholds
+from mcp_server_heartbeat.session.service import DISCARD_WITHIN_S, SessionService
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from stdio_client import StdioServer
 
 

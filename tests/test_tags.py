@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from mcp_server_heartbeat.app import build_app
-from mcp_server_heartbeat.config import Flags, resolve_config
-from mcp_server_heartbeat.errors import ConfigError, InvalidInputError
+from mcp_server_heartbeat.domain.errors import ConfigError, InvalidInputError
+from mcp_server_heartbeat.domain.tags import parse_tags
+from mcp_server_heartbeat.host.config import Flags, resolve_config
+from mcp_server_heartbeat.mcp.server import build_app
 from mcp_server_heartbeat.runtime import open_runtime
-from mcp_server_heartbeat.store.files import DirectoryStore
-from mcp_server_heartbeat.tags import parse_tags
+from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 KINDS = ("feature", "bugfix", "review")
 

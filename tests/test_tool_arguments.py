@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import METHOD_NOT_FOUND
 from pydantic import BaseModel
 
-from mcp_server_heartbeat.app import build_app
+from mcp_server_heartbeat.mcp.server import build_app
 
 RESOURCE_NOT_FOUND = -32002  # MCP 2024-11-05 .. 2025-11-25: resource not found
 PROMPT_METHODS = ("prompts/list", "prompts/get")
@@ -389,7 +389,7 @@ class Out(BaseModel):
 async def test_a_crash_is_not_reported_as_a_refused_argument() -> None:
     """Only the arguments' ValidationError is rewritten; a result that fails its own
     output schema (a ValidationError inside the SDK's crash wrapper) stays a crash."""
-    from mcp_server_heartbeat.protocol import HeartbeatServer, strict_tool_arguments
+    from mcp_server_heartbeat.mcp.strict import HeartbeatServer, strict_tool_arguments
 
     app = HeartbeatServer("probe")
 

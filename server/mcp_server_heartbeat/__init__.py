@@ -10,7 +10,7 @@ import sys
 
 def main() -> None:
     """Console script ``mcp-server-heartbeat``: run the CLI and exit with its code."""
-    from .cli import main as cli_main
+    from .cli.main import main as cli_main
 
     sys.exit(cli_main())
 

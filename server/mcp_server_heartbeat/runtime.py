@@ -8,17 +8,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .clock import Clock, utc_now
-from .config import Config, Flags, resolve_config
-from .heartbeat import HeartbeatMonitor
-from .identity import detect_identity
-from .liveness import Thresholds
-from .models import PlanContext, PlanHint, ProjectContext
-from .plans import list_plans, suggest_plan
-from .probe import ProcessProbe, probe_process
-from .project import detect_project
-from .service import SessionService
-from .store.files import DirectoryStore
+from .domain.clock import Clock, utc_now
+from .domain.liveness import Thresholds
+from .domain.models import PlanContext, PlanHint, ProjectContext
+from .host.config import Config, Flags, resolve_config
+from .host.identity import detect_identity
+from .host.plans import list_plans, suggest_plan
+from .host.probe import ProcessProbe, probe_process
+from .host.project import detect_project
+from .session.heartbeat import HeartbeatMonitor
+from .session.service import SessionService
+from .store.directory.store import DirectoryStore
 
 
 @dataclass

@@ -26,8 +26,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
-from ..models import ClaimRecord, SessionRecord, Unreadable
-from .events import Event
+from ..domain.models import ClaimRecord, SessionRecord, Unreadable
+from .directory.events import Event
 
 
 class Store(Protocol):

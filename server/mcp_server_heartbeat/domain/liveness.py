@@ -39,12 +39,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from ..host.identity import read_boot_id, read_pid_namespace, read_time_namespace
 from .clock import boottime_now
-from .identity import read_boot_id, read_pid_namespace, read_time_namespace
 
 if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic
+    from ..host.probe import ProcessProbe
     from .models import Health, Relationship, SessionRecord, SessionView, Status
-    from .probe import ProcessProbe
 
 
 class RecordLike(Protocol):

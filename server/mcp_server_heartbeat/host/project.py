@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .models import ProjectContext, Stack
+from ..domain.models import ProjectContext, Stack
 from .repository import MAX_SMALL_FILE_BYTES, find_git_dir
 from .repository import read_small as _read_small
 

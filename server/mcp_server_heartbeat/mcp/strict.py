@@ -39,7 +39,7 @@ from mcp.shared.message import SessionMessage
 from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from pydantic import ConfigDict, ValidationError
 
-from .validation import describe_arguments_error
+from ..domain.validation import describe_arguments_error
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .models import PlanHint
-from .validation import ID_PATTERN
+from ..domain.models import PlanHint
+from ..domain.validation import ID_PATTERN
 
 MAX_PLANS_LISTED = 2000
 """The plans directory is scanned for at most this many entries."""

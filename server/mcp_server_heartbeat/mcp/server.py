@@ -29,9 +29,8 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field, WithJsonSchema
 
-from .errors import HeartbeatError
-from .heartbeat import run_heartbeat, watch_parent
-from .models import (
+from ..domain.errors import HeartbeatError
+from ..domain.models import (
     BranchArg,
     ClaimResult,
     ConfigValue,
@@ -46,16 +45,17 @@ from .models import (
     SessionInfoResult,
     Status,
 )
-from .protocol import (
+from ..domain.validation import KEBAB_PATTERN, MAX_KIND_CHARS, MAX_TOPIC_CHARS, validate_kebab
+from ..runtime import Runtime
+from ..session.heartbeat import run_heartbeat, watch_parent
+from ..session.service import SessionService
+from .resources import NotFoundError, plan_json, session_json, sessions_json
+from .strict import (
     HeartbeatServer,
     advertise_only_what_exists,
     resource_not_found,
     strict_tool_arguments,
 )
-from .resources import NotFoundError, plan_json, session_json, sessions_json
-from .runtime import Runtime
-from .service import SessionService
-from .validation import KEBAB_PATTERN, MAX_KIND_CHARS, MAX_TOPIC_CHARS, validate_kebab
 
 log = logging.getLogger(__name__)
 

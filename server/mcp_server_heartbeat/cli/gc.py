@@ -8,7 +8,7 @@ import json
 import sys
 from typing import TextIO
 
-from ..observe import GcReport, collect_garbage, format_duration, parse_duration, short_ids
+from ..session.observe import GcReport, collect_garbage, format_duration, parse_duration, short_ids
 from . import EXIT_OK
 from .common import guarded, open_reader
 

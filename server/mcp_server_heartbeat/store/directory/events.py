@@ -36,8 +36,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import StoreError
-from ..models import UtcDatetime
+from ...domain.errors import StoreError
+from ...domain.models import UtcDatetime
 from .atomic import fsync_directory, write_atomic
 
 EVENTS_NAME = "events.jsonl"

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from ..cli import PROG, flags_of
-from ..clock import Clock, utc_now
-from ..config import Config, Flags, resolve_config
-from ..errors import ConfigError, HeartbeatError, InvalidInputError, StoreError
-from ..liveness import Observer, Thresholds
-from ..observe import observer_from_env
-from ..probe import ProcessProbe, probe_process
-from ..store.files import DirectoryStore
-from . import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+from ..domain.clock import Clock, utc_now
+from ..domain.errors import ConfigError, HeartbeatError, InvalidInputError, StoreError
+from ..domain.liveness import Observer, Thresholds
+from ..host.config import Config, Flags, resolve_config
+from ..host.probe import ProcessProbe, probe_process
+from ..session.observe import observer_from_env
+from ..store.directory.store import DirectoryStore
+from . import EXIT_ERROR, EXIT_OK, EXIT_USAGE, PROG
+from .args import flags_of
 
 
 @dataclass

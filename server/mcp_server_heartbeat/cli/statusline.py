@@ -36,12 +36,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..cli import flags_of
-from ..clock import format_duration, parse_utc
-from ..config import resolve_config
-from ..liveness import Observer, Thresholds, assess, heartbeat_age, is_stale
-from ..probe import ProcessProbe, probe_process
+from ..domain.clock import format_duration, parse_utc
+from ..domain.liveness import Observer, Thresholds, assess, heartbeat_age, is_stale
+from ..host.config import resolve_config
+from ..host.probe import ProcessProbe, probe_process
 from . import EXIT_OK
+from .args import flags_of
 
 MAX_STDIN_BYTES = 1024 * 1024
 MAX_RECORD_BYTES = 1024 * 1024

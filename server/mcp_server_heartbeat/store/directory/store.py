@@ -29,9 +29,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import StoreBusyError, StoreError
-from ..models import ClaimRecord, SessionRecord, Unreadable
-from ..validation import describe_validation_error, validate_id
+from ...domain.errors import StoreBusyError, StoreError
+from ...domain.models import ClaimRecord, SessionRecord, Unreadable
+from ...domain.validation import describe_validation_error, validate_id
 from .atomic import UnreadableFile, fsync_directory, read_guarded, write_atomic
 from .dirlock import DirectoryGone, DirectoryLock, LockTimeout
 from .events import Event, EventLog

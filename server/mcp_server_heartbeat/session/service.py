@@ -39,11 +39,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .clock import BootClock, Clock, boottime_now, utc_now
-from .errors import InvalidInputError, StoreBusyError, StoreError
-from .identity import Identity, read_boot_id
-from .liveness import Observer, Thresholds, assess, may_adopt, view_of
-from .models import (
+from ..domain.clock import BootClock, Clock, boottime_now, utc_now
+from ..domain.errors import InvalidInputError, StoreBusyError, StoreError
+from ..domain.liveness import Observer, Thresholds, assess, may_adopt, view_of
+from ..domain.models import (
     ClaimLost,
     ClaimRecord,
     ClaimResult,
@@ -56,14 +55,15 @@ from .models import (
     Tags,
     TakeoverReason,
 )
-from .probe import ProcessProbe, probe_process
-from .store import Store
-from .store.events import Event, EventKind
-from .tags import parse_tags
-from .validation import (
+from ..domain.tags import parse_tags
+from ..domain.validation import (
     validate_id,
     validate_label,
 )
+from ..host.identity import Identity, read_boot_id
+from ..host.probe import ProcessProbe, probe_process
+from ..store import Store
+from ..store.directory.events import Event, EventKind
 
 log = logging.getLogger(__name__)
 

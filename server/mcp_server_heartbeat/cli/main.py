@@ -12,21 +12,10 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
-from .config import Flags
-from .errors import HeartbeatError
-
-PROG = "mcp-server-heartbeat"
-EXIT_OK = 0
-EXIT_USAGE = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr, exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+from ..domain.errors import HeartbeatError
+from . import EXIT_OK, EXIT_USAGE, PROG
+from .args import Parser, add_config_flags, flags_of
 
 
 class _VersionAction(argparse.Action):
@@ -40,7 +29,7 @@ class _VersionAction(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (sub-commands are added here as they come)."""
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="Stdio MCP server: session heartbeats and exclusive plan claims "
         "in a project's heartbeat directory.",
@@ -64,60 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_config_flags(parser: argparse.ArgumentParser, sub_command: bool = False) -> None:
-    """The flags every command shares (design: configuration, priority 1).
-
-    On a sub-command's parser pass ``sub_command=True``: the flags then default
-    to "not given" (``SUPPRESS``), so ``mcp-server-heartbeat --dir X status`` and
-    ``mcp-server-heartbeat status --dir X`` both work.
-    """
-    default = argparse.SUPPRESS if sub_command else None
-    flag = parser.add_argument
-    flag(
-        "--root",
-        default=default,
-        help="where the project is (default: CLAUDE_PROJECT_DIR, else cwd); normalised to "
-        "the repository's root, so every worktree and subdirectory shares one directory",
-    )
-    flag("--dir", default=default, help="heartbeat directory, relative to root (env HEARTBEAT_DIR)")
-    flag(
-        "--scope",
-        default=default,
-        choices=["repository", "worktree"],
-        help="one heartbeat directory per repository (default) or per worktree "
-        "(env HEARTBEAT_SCOPE)",
-    )
-    flag("--interval", default=default, help="seconds between heartbeats (HEARTBEAT_INTERVAL; 30)")
-    flag(
-        "--stale-after",
-        default=default,
-        help="seconds without heartbeat before stale (HEARTBEAT_STALE_AFTER; 300)",
-    )
-    flag(
-        "--idle-after",
-        default=default,
-        help="seconds without a tool call before idle (HEARTBEAT_IDLE_AFTER; 600)",
-    )
-    flag(
-        "--session-id",
-        default=default,
-        help="session id (default: CLAUDE_CODE_SESSION_ID, else new)",
-    )
-
-
-def flags_of(args: argparse.Namespace) -> Flags:
-    """The configuration flags from parsed arguments."""
-    return Flags(
-        root=args.root,
-        dir=args.dir,
-        scope=args.scope,
-        interval=args.interval,
-        stale_after=args.stale_after,
-        idle_after=args.idle_after,
-        session_id=args.session_id,
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code.
 
@@ -137,13 +72,13 @@ def serve(args: argparse.Namespace) -> int:
 
     Job-control signals (Ctrl-Z) are ignored from the start (``jobcontrol``).
     """
-    from .jobcontrol import ignore_job_control
+    from ..host.jobcontrol import ignore_job_control
 
     ignore_job_control()
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format=f"{PROG}: %(levelname)s %(message)s"
     )
-    from .runtime import open_runtime
+    from ..runtime import open_runtime
 
     try:
         runtime = open_runtime(flags_of(args), os.environ, Path.cwd())
@@ -152,8 +87,8 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     import anyio
 
-    from .app import build_app
-    from .protocol import serve_stdio
+    from ..mcp.server import build_app
+    from ..mcp.strict import serve_stdio
 
     app = build_app(runtime)
     config = runtime.config
@@ -212,13 +147,4 @@ def _version() -> str:
         return "0.0.0"
 
 
-__all__ = [
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "PROG",
-    "add_config_flags",
-    "build_parser",
-    "connect_command",
-    "flags_of",
-    "main",
-]
+__all__ = ["build_parser", "connect_command", "main", "serve"]

@@ -20,8 +20,8 @@ import anyio
 import anyio.to_thread
 import psutil
 
-from .clock import Clock, utc_now
-from .models import HeartbeatHealth
+from ..domain.clock import Clock, utc_now
+from ..domain.models import HeartbeatHealth
 
 log = logging.getLogger(__name__)
 

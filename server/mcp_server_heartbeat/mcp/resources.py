@@ -16,11 +16,11 @@ activity (unlike a tool call, a resource read is not the agent working).
 
 from __future__ import annotations
 
-from .errors import InvalidInputError
-from .models import SessionRecord
-from .observe import plan_report
-from .service import SessionService
-from .validation import validate_id
+from ..domain.errors import InvalidInputError
+from ..domain.models import SessionRecord
+from ..domain.validation import validate_id
+from ..session.observe import plan_report
+from ..session.service import SessionService
 
 
 class NotFoundError(LookupError):

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from ..domain.validation import validate_id
 from .git import git_branch
 from .probe import process_start_time
-from .validation import validate_id
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 

@@ -37,9 +37,9 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, InvalidInputError
+from ..domain.errors import ConfigError, InvalidInputError
+from ..domain.validation import MAX_KIND_CHARS, validate_kebab
 from .repository import Repository, find_repository
-from .validation import MAX_KIND_CHARS, validate_kebab
 
 DEFAULT_DIR = ".ahrena/workflow/sessions"
 SCOPES = ("repository", "worktree")

@@ -11,11 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from ..clock import format_utc
-from ..errors import InvalidInputError
-from ..git import git_branch, git_output
-from ..observe import Trace, build_trace, format_duration
-from ..validation import validate_label
+from ..domain.clock import format_utc
+from ..domain.errors import InvalidInputError
+from ..domain.validation import validate_label
+from ..host.git import git_branch, git_output
+from ..session.observe import Trace, build_trace, format_duration
 from . import EXIT_OK
 from .common import guarded, open_reader
 

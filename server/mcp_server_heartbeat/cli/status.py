@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import asdict
 from typing import TextIO
 
-from ..models import SessionView
-from ..observe import Snapshot, format_duration, read_snapshot, short_ids
+from ..domain.models import SessionView
+from ..session.observe import Snapshot, format_duration, read_snapshot, short_ids
 from . import EXIT_OK
 from .common import guarded, open_reader, table, use_colour
 

@@ -8,10 +8,10 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from ..clock import format_utc
-from ..observe import plan_events, short_ids
-from ..store.events import TRANSITIONS, Event
-from ..validation import validate_id
+from ..domain.clock import format_utc
+from ..domain.validation import validate_id
+from ..session.observe import plan_events, short_ids
+from ..store.directory.events import TRANSITIONS, Event
 from . import EXIT_OK
 from .common import guarded, open_reader, table
 

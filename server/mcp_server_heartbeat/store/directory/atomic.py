@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import StoreError
+from ...domain.errors import StoreError
 
 MAX_FILE_BYTES = 1024 * 1024
 """A record larger than this (1 MiB) is reported unreadable, never loaded."""

@@ -7,9 +7,7 @@ commands start fast. They resolve the configuration like the server does
 heartbeat directory — never creating it — except ``gc``, which removes old
 records of ended and dead sessions.
 
-Exit codes (every command): 0 success; 1 the heartbeat directory could not be
-read or written; 2 a bad flag or configuration value (one line on stderr).
-``statusline`` exits 0 whatever it finds, since a status line must not break.
+Exit codes: see :mod:`mcp_server_heartbeat.cli`.
 """
 
 from __future__ import annotations
@@ -17,19 +15,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
+from .args import add_config_flags
 
 
 def _lazy(module: str, function: str = "run") -> Any:
     """A ``run(args)`` that imports ``module`` (relative to this package, e.g.
-    ``".status"`` or ``"..hooks"``) only when called, then calls ``function``."""
+    ``".status"``) only when called, then calls ``function``."""
 
     def run(args: argparse.Namespace) -> int:
         from importlib import import_module
 
-        code: int = getattr(import_module(module, __name__), function)(args)
+        code: int = getattr(import_module(module, __package__), function)(args)
         return code
 
     return run
@@ -37,7 +33,6 @@ def _lazy(module: str, function: str = "run") -> Any:
 
 def register(commands: Any) -> None:
     """Add the observation sub-commands to ``commands`` (an argparse sub-parsers action)."""
-    from ..cli import add_config_flags
 
     status = commands.add_parser(
         "status",
@@ -105,8 +100,7 @@ def register(commands: Any) -> None:
 
 def register_hooks(commands: Any) -> None:
     """Add ``hook session-start`` and ``hook session-end`` (Claude Code hooks);
-    :mod:`..hooks` is imported only when a hook runs."""
-    from ..cli import add_config_flags
+    :mod:`.hooks` is imported only when a hook runs."""
 
     hook = commands.add_parser(
         "hook",
@@ -120,12 +114,12 @@ def register_hooks(commands: Any) -> None:
         help="SessionStart: record the session, print who else is working (hook JSON)",
     )
     add_config_flags(start, sub_command=True)
-    start.set_defaults(run=_lazy("..hooks", "run_session_start"))
+    start.set_defaults(run=_lazy(".hooks", "run_session_start"))
     end = events.add_parser(
         "session-end", help="SessionEnd: end the record and release its claim if no server does"
     )
     add_config_flags(end, sub_command=True)
-    end.set_defaults(run=_lazy("..hooks", "run_session_end"))
+    end.set_defaults(run=_lazy(".hooks", "run_session_end"))
 
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "register", "register_hooks"]
+__all__ = ["register", "register_hooks"]

@@ -17,14 +17,14 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from .clock import format_duration
-from .errors import InvalidInputError
-from .liveness import Observer, Thresholds, assess, view_of
-from .models import ClaimRecord, SessionRecord, SessionView, Unreadable, UtcDatetime
-from .probe import ProcessProbe
-from .store import Store
-from .store.events import TRANSITIONS, Event
-from .validation import validate_id
+from ..domain.clock import format_duration
+from ..domain.errors import InvalidInputError
+from ..domain.liveness import Observer, Thresholds, assess, view_of
+from ..domain.models import ClaimRecord, SessionRecord, SessionView, Unreadable, UtcDatetime
+from ..domain.validation import validate_id
+from ..host.probe import ProcessProbe
+from ..store import Store
+from ..store.directory.events import TRANSITIONS, Event
 
 SHORT_ID_CHARS = 8
 RECENT_EVENTS = 20

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 
-from ..models import SessionRecord
+from ...domain.models import SessionRecord
 
 PROC_LOCKS = Path("/proc/locks")
 COMMAND_WORDS = 4

@@ -49,11 +49,9 @@ from types import FrameType
 import psutil
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .clock import Clock, boottime_now, utc_now
-from .config import Config, Flags, resolve_config
-from .errors import HeartbeatError, InvalidInputError, StoreError
-from .identity import read_boot_id, read_pid_namespace, read_time_namespace
-from .liveness import (
+from ..domain.clock import Clock, boottime_now, utc_now
+from ..domain.errors import HeartbeatError, InvalidInputError, StoreError
+from ..domain.liveness import (
     Observer,
     Thresholds,
     assess,
@@ -62,14 +60,16 @@ from .liveness import (
     same_process_space,
     view_of,
 )
-from .models import PlanHint, ProjectContext, SessionRecord, SessionView
-from .plans import list_plans, suggest_plan
-from .probe import ProcessProbe, probe_process, process_start_time
-from .project import detect_project
-from .service import end_session_record
-from .store.events import Event
-from .store.files import DirectoryStore
-from .validation import describe_validation_error, validate_id, validate_label
+from ..domain.models import PlanHint, ProjectContext, SessionRecord, SessionView
+from ..domain.validation import describe_validation_error, validate_id, validate_label
+from ..host.config import Config, Flags, resolve_config
+from ..host.identity import read_boot_id, read_pid_namespace, read_time_namespace
+from ..host.plans import list_plans, suggest_plan
+from ..host.probe import ProcessProbe, probe_process, process_start_time
+from ..host.project import detect_project
+from ..session.service import end_session_record
+from ..store.directory.events import Event
+from ..store.directory.store import DirectoryStore
 
 PROG = "mcp-server-heartbeat hook"
 HOOK_LOCK_TIMEOUT_S = 0.5
