@@ -26,11 +26,11 @@ import pytest
 from mcp import Client
 
 from conftest import HOST, T0, FakeClock, FakeProbe, make_identity
-from mcp_server_heartbeat.mcp import server as app_module
 from mcp_server_heartbeat.domain.liveness import Thresholds
 from mcp_server_heartbeat.domain.models import SessionRecord
 from mcp_server_heartbeat.host.config import Flags
 from mcp_server_heartbeat.host.identity import read_boot_id, read_pid_namespace
+from mcp_server_heartbeat.mcp import server as app_module
 from mcp_server_heartbeat.runtime import open_runtime
 from mcp_server_heartbeat.session.service import SessionService
 from mcp_server_heartbeat.store.directory.store import DirectoryStore

@@ -27,11 +27,11 @@ import pytest
 from mcp import Client
 
 from as_nobody import NOBODY, as_nobody
-from mcp_server_heartbeat.mcp import server as app_module
 from mcp_server_heartbeat.domain.errors import StoreError
 from mcp_server_heartbeat.domain.liveness import Thresholds
 from mcp_server_heartbeat.host.config import Flags, resolve_config
 from mcp_server_heartbeat.host.identity import detect_identity
+from mcp_server_heartbeat.mcp import server as app_module
 from mcp_server_heartbeat.runtime import Runtime
 from mcp_server_heartbeat.session.heartbeat import HeartbeatMonitor
 from mcp_server_heartbeat.session.service import SessionService

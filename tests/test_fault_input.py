@@ -26,11 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from mcp_server_heartbeat.mcp import server as app_module
 from mcp_server_heartbeat.domain.liveness import Thresholds
 from mcp_server_heartbeat.domain.validation import ID_PATTERN, LABEL_PATTERN, MAX_LABEL_CHARS
 from mcp_server_heartbeat.host.config import Flags, resolve_config
 from mcp_server_heartbeat.host.identity import detect_identity
+from mcp_server_heartbeat.mcp import server as app_module
 from mcp_server_heartbeat.runtime import Runtime
 from mcp_server_heartbeat.session.heartbeat import HeartbeatMonitor
 from mcp_server_heartbeat.session.service import ROLES, SessionService

@@ -25,10 +25,10 @@ import psutil
 import pytest
 
 from conftest import ServiceFactory
-from mcp_server_heartbeat.session import service as service_module
 from mcp_server_heartbeat.domain.errors import StoreBusyError
 from mcp_server_heartbeat.domain.liveness import Thresholds
 from mcp_server_heartbeat.host.identity import detect_identity
+from mcp_server_heartbeat.session import service as service_module
 from mcp_server_heartbeat.session.service import SessionService
 from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from stdio_client import StdioServer, run_console, wait_until

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server_heartbeat.host import git
 from mcp_server_heartbeat.domain.errors import InvalidInputError
+from mcp_server_heartbeat.host import git
 from mcp_server_heartbeat.host.identity import detect_identity
 
 
