@@ -135,12 +135,32 @@ def test_scope_worktree_keeps_one_directory_per_worktree(repo):
     assert by_env.scope.source == "env HEARTBEAT_SCOPE"
 
 
-def test_directives_are_read_from_the_sessions_worktree(repo):
+def directives(where: Path, text: str) -> None:
+    (where / ".ahrena").mkdir(exist_ok=True)
+    (where / ".ahrena" / ".directives").write_text("session_tracking:\n" + text)
+
+
+def test_a_worktrees_own_directives_cannot_split_the_domain(repo):
     wt1 = repo.parent / "wt1"
-    (wt1 / ".ahrena").mkdir()
-    (wt1 / ".ahrena" / ".directives").write_text("session_tracking:\n  scope: worktree\n")
+    directives(repo, "  stale_threshold_minutes: 10\n")
+    directives(wt1, "  heartbeat_dir: .ahrena/elsewhere\n  stale_threshold_minutes: 1\n")
+    config = resolve_config(Flags(), {}, wt1)
+    assert config.directory.value == str(repo / DIR)
+    assert config.stale_after.value == 600.0
+    assert config.stale_after.source == "directives session_tracking.stale_threshold_minutes"
+
+
+def test_scope_worktree_in_a_worktrees_directives_keeps_it_apart(repo):
+    wt1 = repo.parent / "wt1"
+    directives(wt1, "  scope: worktree\n")
     assert resolve_config(Flags(), {}, wt1).directory.value == str(wt1 / DIR)
     assert resolve_config(Flags(), {}, repo).directory.value == str(repo / DIR)
+
+
+def test_a_bare_repositorys_worktrees_read_their_own_directives(bare):
+    a = bare.parent / "a"
+    directives(a, "  stale_threshold_minutes: 2\n")
+    assert resolve_config(Flags(), {}, a).stale_after.value == 120.0
 
 
 def test_an_explicit_directory_still_wins(repo):
@@ -216,3 +236,16 @@ def test_a_server_started_in_a_subdirectory_writes_to_the_repository(repo, serve
     )
     sessions = json.loads(status.stdout)["sessions"]
     assert [view["session_id"] for view in sessions] == ["deep"]
+
+
+def test_an_orphaned_worktree_is_its_own_root_never_a_path_inside_git(repo):
+    wt1 = repo.parent / "wt1"
+    admin = repo / ".git" / "worktrees" / "wt1"
+    for child in sorted(admin.rglob("*"), reverse=True):
+        child.unlink() if child.is_file() else child.rmdir()
+    admin.rmdir()
+    found = find_repository(wt1)
+    assert (found.root, found.worktree) == (wt1, wt1)
+    config = resolve_config(Flags(), {}, wt1)
+    assert config.directory.value == str(wt1 / DIR)
+    assert not (repo / ".git" / "worktrees" / "wt1").exists()

@@ -27,6 +27,7 @@ import pytest
 
 from conftest import ServiceFactory
 from mcp_server_heartbeat.domain.errors import StoreBusyError, StoreError
+from mcp_server_heartbeat.store.directory.dirlock import DirectoryLock
 from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from race_harness import RaceConfig, run_race
 
@@ -145,6 +146,36 @@ def test_a_forked_child_does_not_share_the_parents_lock(heartbeat_dir: Path) -> 
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_forked_child_releasing_never_unlocks_its_parent(heartbeat_dir: Path) -> None:
+    """The child shares the parent's open file description: a ``LOCK_UN`` there
+    would drop the parent's lock while the parent still works under it."""
+    lock = DirectoryLock(heartbeat_dir)
+    lock.acquire(timeout=5)
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            try:
+                lock.release()
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        probe = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+                "try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+                "except BlockingIOError: sys.exit(7)",
+                str(heartbeat_dir),
+            ],
+            check=False,
+            timeout=30,
+        )
+        assert probe.returncode == 7  # still locked by the parent
+    finally:
+        lock.release()
 
 
 def test_a_directory_recreated_while_unlocked_is_locked_afresh(

@@ -207,6 +207,9 @@ def test_detection_runs_no_subprocess(tmp_path: Path, monkeypatch: pytest.Monkey
         ("user:ghp_SECRET@host:x/y.git", "host:x/y.git"),
         ("git:ghp_SECRET@host:x/y.git", "git@host:x/y.git"),
         ("github.com:acme/shop.git", "github.com:acme/shop.git"),
+        ("user:p@ss@github.com:org/r", "github.com:org/r"),  # '@' inside the password
+        ("tok@en@host:x", "host:x"),
+        ("https://u:p@ss@host/x", "https://host/x"),
         ("../shop.git", "../shop.git"),
         ("file:///srv/git/shop.git", "file:///srv/git/shop.git"),
     ],

@@ -5,10 +5,10 @@ The design contract fixes the sources and names:
 1. flags ``--root --dir --scope --interval --stale-after --idle-after --session-id``
 2. env ``HEARTBEAT_DIR HEARTBEAT_SCOPE HEARTBEAT_INTERVAL HEARTBEAT_STALE_AFTER
    HEARTBEAT_IDLE_AFTER``
-3. ``.ahrena/.directives`` (YAML) at the top level of the session's worktree,
-   section ``session_tracking``: ``enabled``, ``heartbeat_dir``, ``scope``,
-   ``stale_threshold_minutes``, ``plans_dir`` and ``tags.kinds`` (the
-   vocabulary of ``tags.kind``; session-tracking codex, section 9)
+3. ``<root>/.ahrena/.directives`` (YAML), section ``session_tracking``:
+   ``enabled``, ``heartbeat_dir``, ``scope``, ``stale_threshold_minutes``,
+   ``plans_dir`` and ``tags.kinds`` (the vocabulary of ``tags.kind``;
+   session-tracking codex, section 9)
 4. defaults: ``.ahrena/workflow/sessions``, scope ``repository``, interval 30 s,
    stale after 300 s, idle after 600 s
 
@@ -20,9 +20,12 @@ and subdirectory of one repository shares one heartbeat directory. Scope
 ``worktree`` keeps one directory per worktree instead (root = the worktree's
 top level). Outside git the chosen directory is the root. A relative heartbeat
 directory is resolved against ``root``; a relative plans directory against the
-session's worktree (plans are checked-out files). The directives file is read
-from the session's worktree (the checked-out copy a person edits; in the main
-checkout that is the root). Every value records where it came from, which
+session's worktree (plans are checked-out files). The directives file is the
+root's, so every worktree of a repository shares one configuration and one
+domain (a branch's own copy cannot split it); where the root has none (a bare
+repository), the session's worktree's copy is read. ``scope`` itself, which
+decides the root, comes from a flag, the environment or the worktree's copy.
+Every value records where it came from, which
 ``session_info`` shows. Any bad value raises :class:`ConfigError` naming it.
 """
 
@@ -143,6 +146,11 @@ def resolve_config(
             + " or ".join(SCOPES)
         )
     root = _domain_root(launch, repo, scope.value)
+    if Path(root.value) != worktree and (Path(root.value) / DIRECTIVES_PATH).is_file():
+        # The domain's own settings: every worktree of the repository reads the same
+        # file, so a branch's copy cannot split the domain (another heartbeat_dir, a
+        # shorter stale threshold, tracking off).
+        tracking = _read_directives(Path(root.value))
 
     dir_setting = _first(
         ("flag --dir", flags.dir),

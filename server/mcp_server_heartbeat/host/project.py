@@ -126,8 +126,10 @@ CONVENTIONAL_USERS = frozenset({"git"})
 GitLab, Bitbucket, Azure DevOps and Gitea. Any other user part may be a token
 (``https://ghp_x@github.com/...``, ``ssh://glpat-x@host/...``) and is removed."""
 
-_SCP_LIKE_RE = re.compile(r"(?P<user>[^@/]+)@(?P<host>[^:/]+):(?P<path>(?!//).*)", re.DOTALL)
-"""Git's scp-like remote ``[user@]host:path`` (no ``://``; no ``/`` before the colon)."""
+_SCP_LIKE_RE = re.compile(r"(?P<user>[^/]+)@(?P<host>[^:/@]+):(?P<path>(?!//).*)", re.DOTALL)
+"""Git's scp-like remote ``[user@]host:path`` (no ``://``; no ``/`` before the colon).
+The user part runs to the last ``@`` before the host, so a password containing
+``@`` never leaks into the host."""
 
 
 def strip_credentials(url: str) -> str:

@@ -113,7 +113,13 @@ def find_repository(start: Path) -> Repository | None:
     found = find_git_dir(start)
     if found is None:
         return None
-    work_tree, _git_dir, common = found
+    work_tree, git_dir, common = found
+    if not (git_dir.is_dir() and common.is_dir()):
+        # A linked worktree whose administrative directory was pruned (or a .git file
+        # naming nothing): never place the heartbeat directory inside a git directory
+        # that does not exist (``prepare`` would create it there, and the next
+        # ``git worktree prune`` would delete it with its claim ledgers).
+        return Repository(root=work_tree, worktree=work_tree)
     if common.name == ".git":
         # A normal repository: the main working tree is the directory holding .git.
         main = common.parent

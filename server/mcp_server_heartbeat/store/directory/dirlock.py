@@ -92,7 +92,12 @@ class DirectoryLock:
         self._depth = 1
 
     def release(self) -> None:
-        """Leave one level; the last one unlocks. Only the owning thread may call it."""
+        """Leave one level; the last one unlocks. Only the owning thread may call it.
+        In a forked child it only forgets the parent's state: the descriptor is shared
+        with the parent, so ``LOCK_UN`` there would unlock the parent."""
+        if self._pid != os.getpid():
+            self._after_fork()
+            return
         if self._owner != threading.get_ident():
             raise RuntimeError("the directory lock is not held by this thread")
         self._depth -= 1

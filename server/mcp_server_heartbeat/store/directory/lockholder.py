@@ -12,6 +12,7 @@ Linux only; elsewhere (or inside another PID namespace) nothing is found.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -86,8 +87,8 @@ def flock_holders(device: int, inode: int, locks_text: str | None = None) -> lis
 
 def describe_process(pid: int, records: Iterable[SessionRecord]) -> LockHolder:
     """The :class:`LockHolder` for ``pid``: its session (by PID on this host), its
-    command (program and first arguments; an argument holding ``=`` is elided,
-    it may carry a secret) and whether it is stopped."""
+    command (program and first arguments; an argument that may carry a secret is
+    elided: see :func:`_safe_word`) and whether it is stopped."""
     host = socket.gethostname()
     session = next(
         (r.session_id for r in records if r.pid == pid and (r.host or host) == host), None
@@ -103,11 +104,28 @@ def describe_process(pid: int, records: Iterable[SessionRecord]) -> LockHolder:
         argv = []
     if argv:
         words = [os.path.basename(argv[0])]
-        words += ["…" if "=" in word else word for word in argv[1:COMMAND_WORDS]]
+        shown = argv[1:COMMAND_WORDS]
+        words += [_safe_word(word, shown[i - 1] if i else "") for i, word in enumerate(shown)]
         if len(argv) > COMMAND_WORDS:
             words.append("…")
         command = " ".join(words)
     return LockHolder(pid=pid, session_id=session, command=command, stopped=stopped)
+
+
+_PLAIN_WORD = re.compile(r"[\w./:,+-]{1,80}")
+_SECRET_OPTION = re.compile(r"^--?[\w-]*(token|pass|secret|key|store|dsn|auth|cred)", re.I)
+
+
+def _safe_word(word: str, previous: str) -> str:
+    """``word`` as shown in a lock holder's command, or ``…`` when it may carry a
+    secret: anything with ``=``, ``@`` or ``://`` (an assignment, a URL with a
+    password), anything but plain path or option characters, and the value
+    that follows an option named like a token, password, key or store URL."""
+    if "=" in word or "@" in word or "://" in word or not _PLAIN_WORD.fullmatch(word):
+        return "…"
+    if _SECRET_OPTION.match(previous):
+        return "…"
+    return word
 
 
 __all__ = ["LockHolder", "describe_process", "flock_holders"]
