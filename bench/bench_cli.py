@@ -103,7 +103,7 @@ def in_process(work: Path, own: str, status_line_input: bytes, runs: int) -> Non
     import contextlib
     import io
 
-    from mcp_server_heartbeat.cli.commands import status, statusline
+    from mcp_server_heartbeat.cli import status, statusline
     from mcp_server_heartbeat.cli.main import build_parser
 
     common = ["--root", str(work), "--dir", "sessions"]
