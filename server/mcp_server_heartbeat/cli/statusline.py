@@ -41,7 +41,7 @@ from ..domain.clock import format_duration, parse_utc
 from ..domain.liveness import Observer, Thresholds
 from ..host.config import resolve_config
 from ..host.probe import ProcessProbe, probe_process
-from ..session.readers import LIVE, classify, is_live
+from ..session import readers
 from . import EXIT_OK
 from .args import flags_of
 
@@ -140,7 +140,7 @@ def line_for(
     observer = Observer(session_id=session_id, host=host)
 
     def status_of(record: Mapping[str, Any]) -> str:
-        return classify(LightRecord.of(record), now, observer, probe, thresholds).status
+        return readers.classify(LightRecord.of(record), now, observer, probe, thresholds).status
 
     own: dict[str, Any] | None = None
     records = scan(directory)
@@ -157,17 +157,17 @@ def line_for(
             continue
         if record.get("ended_at") is not None:
             continue
-        if is_live(LightRecord.of(record), now, observer, probe, thresholds):
+        if readers.is_live(LightRecord.of(record), now, observer, probe, thresholds):
             others += 1
     others_text = f"{others} other{'s' if others != 1 else ''} live"
     if own is None:
         what = "no session record" if session_id else "no session id"
         return f"♥ {what} · {others_text}"
-    liveness = classify(LightRecord.of(own), now, observer, probe, thresholds)
+    liveness = readers.classify(LightRecord.of(own), now, observer, probe, thresholds)
     status = liveness.status
     age = liveness.heartbeat_age_s
     beat = "no beat" if age is None else f"beat {format_duration(age)} ago"
-    if status not in LIVE:
+    if status not in readers.LIVE:
         beat += f" ({status})"
     lost = own.get("claim_lost")
     if own.get("plan_id"):
@@ -205,7 +205,7 @@ def _conversation_server(
         and record.get("host") == host
         and record.get("client_pid") in lineage
         and record.get("pid") not in lineage
-        and status_of(record) in LIVE
+        and status_of(record) in readers.LIVE
     ]
     if not candidates:
         return None
