@@ -25,10 +25,10 @@ import psutil
 import pytest
 
 from conftest import ServiceFactory
+from mcp_server_heartbeat.domain import lease as lease_module
 from mcp_server_heartbeat.domain.errors import StoreBusyError
 from mcp_server_heartbeat.domain.liveness import Thresholds
 from mcp_server_heartbeat.host.identity import detect_identity
-from mcp_server_heartbeat.session import service as service_module
 from mcp_server_heartbeat.session.service import SessionService
 from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from stdio_client import StdioServer, run_console, wait_until
@@ -187,8 +187,8 @@ def test_claim_and_release_messages_are_built_outside_the_lock(
                 held["now"] = False
 
     monkeypatch.setattr(b.store, "lock", watched_lock)
-    real_refusal = service_module._refusal
-    real_release_result = service_module.ReleaseResult
+    real_refusal = lease_module.refusal
+    real_release_result = lease_module.ReleaseResult
 
     def refusal(*args: object) -> str:
         seen.append(("refusal", held["now"]))
@@ -198,8 +198,8 @@ def test_claim_and_release_messages_are_built_outside_the_lock(
         seen.append(("release", held["now"]))
         return real_release_result(**fields)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(service_module, "_refusal", refusal)
-    monkeypatch.setattr(service_module, "ReleaseResult", release_result)
+    monkeypatch.setattr(lease_module, "refusal", refusal)
+    monkeypatch.setattr(lease_module, "ReleaseResult", release_result)
     assert b.claim("p").outcome == "held_by_other"
     assert b.release("p").outcome == "not_held"
     assert seen == [("refusal", False), ("release", False)]

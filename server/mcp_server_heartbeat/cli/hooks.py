@@ -13,7 +13,7 @@ clear | logout | prompt_input_exit | other | ... for SessionEnd).
   the suggested plan, the other live sessions and their plans, and — on
   ``compact`` — a reminder to re-confirm what the agent was waiting for.
 * **session-end** marks the record ended with the hook's reason and releases
-  its claim, with the service's own code (:func:`~.service.end_session_record`)
+  its claim, with the service's own code (:func:`~.ending.end_session_record`)
   under the store's lock — but only when no server process still owns the
   record: on ``/clear`` Claude Code ends the conversation's session id while
   the same MCP server keeps running under that id, and a live server ends its
@@ -54,11 +54,9 @@ from ..domain.errors import HeartbeatError, InvalidInputError, StoreError
 from ..domain.liveness import (
     Observer,
     Thresholds,
-    assess,
     may_adopt,
     process_alive,
     same_process_space,
-    view_of,
 )
 from ..domain.models import PlanHint, ProjectContext, SessionRecord, SessionView
 from ..domain.validation import describe_validation_error, validate_id, validate_label
@@ -67,7 +65,9 @@ from ..host.identity import read_boot_id, read_pid_namespace, read_time_namespac
 from ..host.plans import list_plans, suggest_plan
 from ..host.probe import ProcessProbe, probe_process, process_start_time
 from ..host.project import detect_project
-from ..session.service import end_session_record
+from ..session.ending import end_session_record
+from ..session.readers import sessions_with_liveness, working_elsewhere
+from ..session.records import Opener, open_record
 from ..store.directory.events import Event
 from ..store.directory.store import DirectoryStore
 
@@ -202,13 +202,20 @@ def session_start(
         by_id = {record.session_id: record for record in records}
         own = by_id.get(session_id)
         server = None
-        opening = own is None or may_adopt(own, here, probe)
-        if opening:
+        # The server's rule: a live record of another process is left alone.
+        opened = open_record(
+            own,
+            _opener(session_id, payload, project, env, lineage, host),
+            now,
+            lambda old: may_adopt(old, here, probe),
+            boottime=boottime_now() if clock is utc_now else None,
+            keep_claim=True,
+        )
+        if opened.record is not None:
             server = _conversation_server(records, session_id, lineage, host, probe)
-        if opening and server is None:
-            reopened = own is not None
-            boottime = boottime_now() if clock is utc_now else None
-            own = _open_record(session_id, own, payload, project, env, lineage, host, now, boottime)
+        if opened.record is not None and server is None:
+            reopened = opened.adopted
+            own = opened.record
             if source == "clear" and own.previous_session is None:
                 own = own.model_copy(
                     update={"previous_session": _previous(records, session_id, lineage, host)}
@@ -222,17 +229,14 @@ def session_start(
         client_pid=lineage.client_pid,
         previous_session=own.previous_session if own is not None else None,
     )
-    views = [view_of(r, assess(r, now, observer, probe, thresholds)) for r in by_id.values()]
+    views = sessions_with_liveness(
+        by_id.values(), now, observer, probe, thresholds, include_ended=True
+    )
     own_view = next((v for v in views if v.session_id == session_id), None)
     server_view = next(
         (v for v in views if server is not None and v.session_id == server.session_id), None
     )
-    others = [
-        view
-        for view in views
-        if view.relationship in ("other_active", "stale_alive", "stale_remote")
-        and view.session_id != session_id
-    ]
+    others = working_elsewhere(views, session_id)
     others.sort(key=lambda view: (view.plan_id is None, view.started_at or now, view.session_id))
     hint = suggest_plan(project.branch, list_plans(Path(config.plans_dir.value)))
     return StartReport(
@@ -327,33 +331,28 @@ def _log_opened(
         print(f"{PROG} session-start: event not logged: {exc}", file=sys.stderr)
 
 
-def _open_record(
+def _opener(
     session_id: str,
-    old: SessionRecord | None,
     payload: HookInput,
     project: ProjectContext,
     env: Mapping[str, str],
     lineage: Lineage,
     host: str,
-    now: datetime,
-    boottime: float | None = None,
-) -> SessionRecord:
-    """A record for a session no server has written yet, or one it may adopt by
-    the server's rule (:func:`~.liveness.may_adopt`: ended, proven dead, or this
-    client's own), owned by the client process until the server adopts it. A
-    claim the old record shows is kept for the server to confirm against the
-    ledger; ``boottime`` is ``CLOCK_BOOTTIME`` at ``now`` (None when unknown)."""
+) -> Opener:
+    """The start hook as the opener of a record (:func:`~.records.open_record`):
+    for a session no server has written yet, or one it may adopt by the server's
+    rule (:func:`~.liveness.may_adopt`: ended, proven dead, or this client's
+    own). The record is owned by the client process until the server adopts
+    it; a claim the old record shows is kept for the server to confirm
+    against the ledger (``keep_claim``)."""
     client = lineage.client_pid
-    record = SessionRecord(
+    return Opener(
         session_id=session_id,
-        entrypoint=env.get("CLAUDE_CODE_ENTRYPOINT") or (old.entrypoint if old else None),
-        agent_version=env.get("AI_AGENT") or (old.agent_version if old else None),
+        entrypoint=env.get("CLAUDE_CODE_ENTRYPOINT") or None,
+        agent_version=env.get("AI_AGENT") or None,
         branch=project.branch,
         cwd=str(_payload_cwd(payload)),
         worktree=project.git_root,
-        started_at=(old.started_at if old else None) or now,
-        last_heartbeat=now,
-        last_call_at=now,
         host=host,
         pid=client,
         pid_started_at=process_start_time(client) if client is not None else None,
@@ -361,23 +360,7 @@ def _open_record(
         boot_id=read_boot_id(),
         pid_namespace=read_pid_namespace(),
         time_namespace=read_time_namespace(),
-        last_heartbeat_boottime=boottime,
     )
-    if old is not None:
-        record = record.model_copy(
-            update={
-                "role": old.role,
-                "tags": old.tags,
-                "previous_session": old.previous_session,
-                "last_activity": old.last_activity,
-                "adopted_at": now,
-                "plan_id": old.plan_id,
-                "fencing_token": old.fencing_token,
-                "claimed_at": old.claimed_at,
-                "claim_lost": old.claim_lost,
-            }
-        )
-    return record
 
 
 def format_start_context(report: StartReport) -> str:

@@ -14,9 +14,10 @@ this command's ancestors (the start hook finds it the same way).
 
 It runs on every refresh, so it is built to stay cheap: it never takes the
 lock and never writes; records are read as plain JSON (no pydantic models)
-and classified by the same rules as everywhere else
-(:func:`~mcp_server_heartbeat.liveness.assess`, with proof of death from
-:func:`~mcp_server_heartbeat.probe.probe_process`); and it never fails: any
+and classified by the one reader's rules, as everywhere else
+(:func:`~mcp_server_heartbeat.session.readers.classify` and
+:func:`~mcp_server_heartbeat.session.readers.is_live`, with proof of death
+from :func:`~mcp_server_heartbeat.host.probe.probe_process`); and it never fails: any
 problem becomes a short line and exit code 0, because a broken status line
 helps nobody.
 """
@@ -37,15 +38,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..domain.clock import format_duration, parse_utc
-from ..domain.liveness import Observer, Thresholds, assess, heartbeat_age, is_stale
+from ..domain.liveness import Observer, Thresholds
 from ..host.config import resolve_config
 from ..host.probe import ProcessProbe, probe_process
+from ..session import readers
 from . import EXIT_OK
 from .args import flags_of
 
 MAX_STDIN_BYTES = 1024 * 1024
 MAX_RECORD_BYTES = 1024 * 1024
-LIVE = ("active", "idle")
 
 
 def read_input(stream: TextIO) -> dict[str, Any]:
@@ -139,7 +140,7 @@ def line_for(
     observer = Observer(session_id=session_id, host=host)
 
     def status_of(record: Mapping[str, Any]) -> str:
-        return assess(LightRecord.of(record), now, observer, probe, thresholds).status
+        return readers.classify(LightRecord.of(record), now, observer, probe, thresholds).status
 
     own: dict[str, Any] | None = None
     records = scan(directory)
@@ -156,20 +157,17 @@ def line_for(
             continue
         if record.get("ended_at") is not None:
             continue
-        light = LightRecord.of(record)
-        if is_stale(*heartbeat_age(light, now, observer), thresholds):
-            continue  # stale or worse: not live, no need to probe its process
-        if status_of(record) in LIVE:
+        if readers.is_live(LightRecord.of(record), now, observer, probe, thresholds):
             others += 1
     others_text = f"{others} other{'s' if others != 1 else ''} live"
     if own is None:
         what = "no session record" if session_id else "no session id"
         return f"♥ {what} · {others_text}"
-    liveness = assess(LightRecord.of(own), now, observer, probe, thresholds)
+    liveness = readers.classify(LightRecord.of(own), now, observer, probe, thresholds)
     status = liveness.status
     age = liveness.heartbeat_age_s
     beat = "no beat" if age is None else f"beat {format_duration(age)} ago"
-    if status not in LIVE:
+    if status not in readers.LIVE:
         beat += f" ({status})"
     lost = own.get("claim_lost")
     if own.get("plan_id"):
@@ -207,7 +205,7 @@ def _conversation_server(
         and record.get("host") == host
         and record.get("client_pid") in lineage
         and record.get("pid") not in lineage
-        and status_of(record) in LIVE
+        and status_of(record) in readers.LIVE
     ]
     if not candidates:
         return None

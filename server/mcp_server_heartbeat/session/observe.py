@@ -3,9 +3,9 @@ history, and garbage collection of old records. No MCP here.
 
 Everything except :func:`collect_garbage` only reads the store: nothing is
 created, modified or deleted (design invariant 6), and a missing heartbeat
-directory reads as an empty one. Liveness is computed by
-:mod:`~mcp_server_heartbeat.liveness` with the reader's clock and process
-probe, exactly as ``list_sessions`` computes it.
+directory reads as an empty one. Sessions with their liveness come
+from the one reader (:mod:`.readers`), with the reader's clock and process
+probe, exactly as ``list_sessions`` gets them.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from pydantic import BaseModel, Field
 
 from ..domain.clock import format_duration
 from ..domain.errors import InvalidInputError
-from ..domain.liveness import Observer, Thresholds, assess, view_of
+from ..domain.liveness import Observer, Thresholds
 from ..domain.models import ClaimRecord, SessionRecord, SessionView, Unreadable, UtcDatetime
 from ..domain.validation import validate_id
 from ..host.probe import ProcessProbe
 from ..store import Store
 from ..store.directory.events import TRANSITIONS, Event
+from .readers import by_status, classify, sessions_with_liveness
 
 SHORT_ID_CHARS = 8
 RECENT_EVENTS = 20
@@ -123,13 +124,11 @@ def read_snapshot(
         StoreError: the directory exists but cannot be listed.
     """
     records, unreadable = store.list_sessions()
-    views = [
-        view_of(record, assess(record, now, observer, probe, thresholds)) for record in records
-    ]
+    views = sessions_with_liveness(records, now, observer, probe, thresholds, include_ended=True)
     by_id = {view.session_id: view for view in views}
     if not include_ended:
         views = [view for view in views if view.status != "ended"]
-    views.sort(key=_session_order)
+    views = by_status(views)
     claims = [
         _claim_view(ledger, now, by_id.get(ledger.holder))
         for ledger in store.iter_claims()
@@ -144,14 +143,6 @@ def read_snapshot(
         claims=claims,
         unreadable=unreadable,
     )
-
-
-_STATUS_ORDER = {"active": 0, "idle": 1, "stale": 2, "dead": 3, "ended": 4}
-
-
-def _session_order(view: SessionView) -> tuple[int, float, str]:
-    age = view.heartbeat_age_s if view.heartbeat_age_s is not None else float("inf")
-    return _STATUS_ORDER[view.status], age, view.session_id
 
 
 def _claim_view(ledger: ClaimRecord, now: datetime, holder: SessionView | None) -> ClaimView:
@@ -372,7 +363,7 @@ def collect_garbage(
         records, _ = store.list_sessions()
         holders = {ledger.holder for ledger in store.iter_claims() if ledger.holder}
         for record in records:
-            status = assess(record, now, observer, probe, thresholds).status
+            status = classify(record, now, observer, probe, thresholds).status
             last_seen = record.ended_at or record.last_heartbeat or record.started_at
             if (
                 status not in ("ended", "dead")

@@ -1,0 +1,272 @@
+"""The claim operations of one session: ``claim_plan``, ``release``, and the check
+that its claim is still the ledger's.
+
+The decisions and the messages the agent reads are pure
+(:mod:`~mcp_server_heartbeat.domain.lease`); this module reads their inputs
+inside the store's lock (the session's record, the plan's ledger, the
+holder's record and its liveness) and performs the writes a decision names:
+the ledger first (the commit point of a claim), then the records, then the
+event. The result and its message are built after the lock is left.
+
+:class:`ClaimOperations` is mixed into :class:`~.service.SessionService`, whose
+store, identity, mutex, clock and in-memory record it uses.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..domain import lease
+from ..domain.clock import Clock
+from ..domain.errors import InvalidInputError
+from ..domain.models import ClaimLost, ClaimRecord, ClaimResult, ReleaseResult, SessionRecord
+from ..domain.validation import validate_id, validate_label
+from . import readers
+
+if TYPE_CHECKING:
+    from ..domain.liveness import Observer, Thresholds
+    from ..domain.models import TakeoverReason
+    from ..host.identity import Identity
+    from ..host.probe import ProcessProbe
+    from ..store import Store
+    from ..store.directory.events import EventKind
+
+
+class ClaimOperations:
+    """Claim, release and loss detection of one session (mixed into the service)."""
+
+    if TYPE_CHECKING:  # the service's attributes and helpers these methods use
+        store: Store
+        identity: Identity
+        thresholds: Thresholds
+        _mutex: threading.RLock
+        _agent_called: bool
+        _unreported_loss: ClaimLost | None
+        _clock: Clock
+        _probe: ProcessProbe
+        _record: SessionRecord | None
+
+        @property
+        def session_id(self) -> str: ...
+        def _current(self) -> SessionRecord: ...
+        def _observer(self) -> Observer: ...
+        def _beat(self, now: datetime) -> dict[str, Any]: ...
+        def _log(self, kind: EventKind, now: datetime, **fields: Any) -> None: ...
+        @staticmethod
+        def _after_commit(write: Callable[[], None], what: str) -> None: ...
+        @staticmethod
+        def _without_claim(record: SessionRecord) -> SessionRecord: ...
+
+    def claim(self, plan_id: str, force: bool = False) -> ClaimResult:
+        """The ``claim_plan`` tool. Outcomes (design contract):
+
+        * ``claimed`` — the plan was free; a new fencing token.
+        * ``already_yours`` — you hold it; same token (idempotent).
+        * ``holding_other`` — you hold another plan; release it first.
+        * ``held_by_other`` — a live holder (fresh heartbeat), or a stale one
+          without ``force``; ``holder`` is its view.
+        * ``taken_over`` — the holder was proven dead (automatic), had ended
+          without releasing, or was stale and ``force`` was set.
+
+        Raises:
+            InvalidInputError: ``plan_id`` is not a valid id.
+            StoreError, StoreBusyError: nothing was changed.
+        """
+        self._agent_called = True
+        validate_id(plan_id, "plan_id")
+        with self._mutex:
+            answer = self._claim_locked(plan_id, force)
+            return answer()  # the result and its message are built outside the lock
+
+    def _claim_locked(self, plan_id: str, force: bool) -> Callable[[], ClaimResult]:
+        """Decide and write a claim inside the store's lock (under the mutex);
+        returns how to build the result, which happens after the lock is left."""
+        with self.store.lock():
+            now = self._clock()
+            self._sync_claim()
+            record = self._current()
+            decision = lease.decide_own(record, plan_id)
+            if decision is not None:
+                return decision.result
+            ledger = self.store.read_claim(plan_id)
+            holder = None
+            if ledger is not None and ledger.holder not in (None, self.session_id):
+                holder = self._holder(ledger, now)
+            decision = lease.decide_claim(record, plan_id, ledger, holder, force)
+            if decision.outcome == "already_yours":
+                assert ledger is not None
+                self._record = record.model_copy(
+                    update={
+                        "plan_id": plan_id,
+                        "fencing_token": ledger.fencing_token,
+                        "claimed_at": ledger.claimed_at,
+                    }
+                )
+                self.store.write_session(self._record)
+            elif decision.grants:
+                takeover = None
+                if decision.holder is not None and decision.takeover_reason is not None:
+                    takeover = (decision.holder, decision.takeover_reason)
+                token = self._grant(plan_id, ledger, now, takeover=takeover)
+                assert token == decision.fencing_token
+            return decision.result  # the message is built after the lock is left
+
+    def _holder(self, ledger: ClaimRecord, now: datetime) -> lease.Holder:
+        """The ledger's holder with its liveness as this session sees it at ``now``."""
+        assert ledger.holder is not None
+        record, on_disk = lease.holder_record(ledger, self.store.read_session(ledger.holder))
+        view = readers.view(record, now, self._observer(), self._probe, self.thresholds)
+        return lease.Holder(record, view, on_disk)
+
+    def _grant(
+        self,
+        plan_id: str,
+        ledger: ClaimRecord | None,
+        now: datetime,
+        takeover: tuple[lease.Holder, TakeoverReason] | None = None,
+    ) -> int:
+        token = lease.next_token(ledger)
+        new_ledger = lease.granted_ledger(plan_id, token, self.identity, now, takeover)
+        self.store.write_claim(new_ledger)
+        update: dict[str, Any] = {
+            "plan_id": plan_id,
+            "fencing_token": token,
+            "claimed_at": now,
+            **self._beat(now),
+            "last_call_at": now,
+        }
+        # The ledger is the commit point: from here on the claim is granted. The
+        # record writes below follow it; if one fails (ENOSPC), the claim still
+        # stands and the next beat rewrites the record (fault suite: disk).
+        if takeover:
+            update["previous_session"] = takeover[0].record.session_id
+        self._record = self._current().model_copy(update=update)
+        if takeover:
+            self._after_commit(
+                lambda: self._mark_displaced(takeover[0], new_ledger, takeover[1]),
+                f"record of displaced session {takeover[0].record.session_id}",
+            )
+        self._after_commit(
+            lambda: self.store.write_session(self._current()), "this session's record"
+        )
+        if takeover:
+            self._log(
+                "claim_taken_over",
+                now,
+                plan_id=plan_id,
+                fencing_token=token,
+                reason=takeover[1],
+                previous_holder=takeover[0].record.session_id,
+                force=takeover[1] in lease.FORCED_REASONS,
+            )
+        else:
+            self._log("claim_granted", now, plan_id=plan_id, fencing_token=token)
+        return token
+
+    def _mark_displaced(self, holder: lease.Holder, ledger: ClaimRecord, reason: str) -> None:
+        """Clear the displaced holder's claim in its record, so readers of the kata
+        schema do not see two sessions on one plan (:func:`~.lease.displaced_record`)."""
+        displaced = lease.displaced_record(holder, ledger, reason, self.session_id)
+        if displaced is None:
+            return
+        self.store.write_session(displaced)
+
+    def release(
+        self,
+        plan_id: str | None = None,
+        reason: str | None = None,
+        fencing_token: int | None = None,
+    ) -> ReleaseResult:
+        """The ``release`` tool. Outcomes: ``released``; ``not_held`` (you do not
+        hold it: an idempotent no-op); ``stale_token`` (the token given is not the
+        one of your current claim — it was taken over or re-claimed — refused,
+        nothing changed).
+
+        Args:
+            plan_id: the plan to release; default: the one you hold.
+            reason: a label kept in the ledger (200 characters at most).
+            fencing_token: when given, release only if it is your claim's token.
+
+        Raises:
+            InvalidInputError: a bad plan id, reason or token.
+            StoreError, StoreBusyError: nothing was changed.
+        """
+        self._agent_called = True
+        if plan_id is not None:
+            validate_id(plan_id, "plan_id")
+        if reason is not None:
+            validate_label(reason, "reason")
+        if fencing_token is not None and (
+            isinstance(fencing_token, bool)
+            or not isinstance(fencing_token, int)
+            or fencing_token < 1
+        ):
+            raise InvalidInputError("fencing_token must be a whole number >= 1 (from claim_plan)")
+        with self._mutex:
+            answer = self._release_locked(plan_id, reason, fencing_token)
+            return answer()  # the result and its message are built outside the lock
+
+    def _release_locked(
+        self, plan_id: str | None, reason: str | None, fencing_token: int | None
+    ) -> Callable[[], ReleaseResult]:
+        """Decide and write a release inside the store's lock (under the mutex);
+        returns how to build the result, which happens after the lock is left."""
+        with self.store.lock():
+            now = self._clock()
+            self._sync_claim()
+            record = self._current()
+            decision = lease.decide_release(record, plan_id, fencing_token)
+            if decision.outcome != "released":
+                return decision.result  # the message is built after the lock is left
+            target = decision.plan_id
+            self._release_ledger(record, now, reason or "released")
+            self._record = self._without_claim(record).model_copy(
+                update={**self._beat(now), "last_call_at": now}
+            )
+            self._after_commit(
+                lambda: self.store.write_session(self._current()), "this session's record"
+            )
+            self._log(
+                "claim_released",
+                now,
+                plan_id=target,
+                fencing_token=record.fencing_token,
+                reason=reason or "released",
+            )
+            return decision.result
+
+    def _release_ledger(self, record: SessionRecord, now: datetime, reason: str) -> bool:
+        """Free the plan in its ledger if it names this session; True if it did."""
+        assert record.plan_id is not None
+        ledger = self.store.read_claim(record.plan_id)
+        if ledger is None or ledger.holder != self.session_id:
+            return False
+        self.store.write_claim(lease.released_ledger(ledger, now, reason))
+        return True
+
+    def _sync_claim(self) -> None:
+        """Check the held claim against the ledger (inside the lock); on loss,
+        clear it from this session's record and remember the loss."""
+        record = self._current()
+        if record.plan_id is None:
+            return
+        ledger = self.store.read_claim(record.plan_id)
+        loss = lease.detect_loss(self.session_id, record, ledger)
+        if loss is None:
+            return
+        self._unreported_loss = loss
+        self._record = self._without_claim(record).model_copy(update={"claim_lost": loss})
+        self._log(
+            "claim_lost",
+            self._clock(),
+            plan_id=loss.plan_id,
+            fencing_token=loss.fencing_token,
+            reason=loss.reason,
+            taken_by=loss.taken_by,
+        )
+
+
+__all__ = ["ClaimOperations"]

@@ -1,0 +1,230 @@
+"""The ending of sessions: a clean end (claim released, ``ended_at`` and
+``end_reason`` set), the discard of a record nobody needs, and ending a record
+on behalf of a server that is gone (the SessionEnd hook).
+
+Rules (design "Lifecycle" and invariant 7):
+
+* **A clean end releases the claim** in the ledger (only if the ledger still
+  names this session) and marks the record ended, inside the store's lock.
+* **A superseded process writes nothing.** When the record of its id now
+  belongs to another process (which adopted it after proof of this one's
+  death), ending here would end another live process's record.
+* **A health check leaves no record.** A session that ends cleanly within
+  :data:`DISCARD_WITHIN_S` of its start, without an agent tool call, never
+  adopted, holding no plan, has its record removed instead.
+
+:class:`SessionEnding` holds these operations of
+:class:`~.service.SessionService` (which inherits them), so they read and write
+through the same ``self.store`` and per-process state.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..domain.clock import Clock, utc_now
+from ..domain.errors import StoreBusyError
+from ..domain.models import SessionRecord
+from ..domain.validation import validate_id
+from ..host.probe import ProcessProbe, probe_process
+from ..store import Store
+
+if TYPE_CHECKING:
+    from ..host.identity import Identity
+    from ..store.directory.events import EventKind
+
+log = logging.getLogger(__name__)
+
+DISCARD_WITHIN_S = 10.0
+"""A session that ends cleanly within this many seconds of its start, without a
+single agent tool call, never adopted from an earlier record, leaves no record:
+``claude mcp list``/``get`` and Inspector health checks start a server each
+(issue "Fault round two", 9). Its events stay in the log (the audit trail)."""
+
+CLEAN_END_REASONS = frozenset({"disconnect", "sigterm", "sigint", "sighup"})
+"""End reasons of a clean end: stdin closed, or a signal received."""
+
+
+class SessionEnding:
+    """The end of one session (mixed into :class:`~.service.SessionService`).
+
+    Uses the service's store, identity, mutex, clock and in-memory record;
+    the attributes below are the service's.
+    """
+
+    if TYPE_CHECKING:  # the service's attributes and helpers these methods use
+        store: Store
+        identity: Identity
+        _mutex: threading.RLock
+        _ended: bool
+        _agent_called: bool
+        _adopted: bool
+        _started_mono: float | None
+        _clock: Clock
+        _monotonic: Callable[[], float]
+        _record: SessionRecord | None
+
+        @property
+        def session_id(self) -> str: ...
+        def _current(self) -> SessionRecord: ...
+        def _sync_claim(self) -> None: ...
+        def _release_ledger(self, record: SessionRecord, now: datetime, reason: str) -> bool: ...
+        @staticmethod
+        def _without_claim(record: SessionRecord) -> SessionRecord: ...
+        def _beat(self, now: datetime) -> dict[str, Any]: ...
+        def _log(self, kind: EventKind, now: datetime, **fields: Any) -> None: ...
+
+    def end(self, reason: str, lock_timeout: float | None = None) -> None:
+        """End this session cleanly: release its claim, set ``ended_at`` and
+        ``end_reason``. Idempotent; later calls do nothing.
+
+        ``lock_timeout`` bounds the wait for the store's lock (seconds), so a
+        shutdown stays inside the client's grace period.
+
+        Raises:
+            StoreError, StoreBusyError: the record could not be written (the
+                caller logs it; a dead process is still proven dead later).
+        """
+        if not self._mutex.acquire(timeout=-1 if lock_timeout is None else lock_timeout):
+            raise StoreBusyError("another operation of this session did not finish in time")
+        try:
+            if self._ended or self._record is None:
+                return
+            with self.store.lock(lock_timeout):
+                now = self._clock()
+                if self._superseded():
+                    return
+                if self._discard(reason, now):
+                    return
+                self._sync_claim()
+                record = self._current()
+                released: SessionRecord | None = None
+                if record.plan_id is not None:
+                    if self._release_ledger(record, now, f"session ended: {reason}"):
+                        released = record
+                    record = self._without_claim(record)
+                record = record.model_copy(
+                    update={**self._beat(now), "ended_at": now, "end_reason": reason}
+                )
+                self.store.write_session(record)
+                self._record = record
+                if released is not None:
+                    self._log(
+                        "claim_released",
+                        now,
+                        plan_id=released.plan_id,
+                        fencing_token=released.fencing_token,
+                        reason=f"session ended: {reason}",
+                    )
+                self._log("session_ended", now, reason=reason)
+                self._ended = True
+        finally:
+            self._mutex.release()
+
+    def _superseded(self) -> bool:
+        """True (and this session is over) when the record of this id on disk now
+        belongs to another process, which adopted it after proof of this one's
+        death (a wrong proof, or a process resumed from a stop): ending it here
+        would end another live process's record and release its claim (design
+        invariant 7), so nothing is written."""
+        disk = self.store.read_session(self.session_id)
+        ident = self.identity
+        if disk is None or (disk.host, disk.pid) == (ident.host, ident.pid):
+            return False
+        log.warning(
+            "session %s was adopted by pid %s on %s; this process (pid %s) ends without "
+            "touching its record or claim",
+            self.session_id,
+            disk.pid,
+            disk.host,
+            ident.pid,
+        )
+        self._ended = True
+        return True
+
+    def _discard(self, reason: str, now: datetime) -> bool:
+        """Remove this session's record instead of ending it, when nothing in it is
+        worth reading (inside the store's lock; see :data:`DISCARD_WITHIN_S`).
+
+        Only a record that is still this process's own (same host, pid and
+        process start, not adopted since) is removed: one another process
+        adopted in the meantime is left to the normal end. The event
+        ``session_ended`` is appended with ``discarded: true``.
+
+        Returns:
+            True when the record was removed and the session is over.
+        """
+        lived = None if self._started_mono is None else self._monotonic() - self._started_mono
+        record = self._current()
+        if (
+            reason not in CLEAN_END_REASONS
+            or self._agent_called
+            or self._adopted
+            or lived is None
+            or lived >= DISCARD_WITHIN_S
+            or record.plan_id is not None
+        ):
+            return False
+        disk = self.store.read_session(self.session_id)
+        ident = self.identity
+        if disk is None or (disk.host, disk.pid, disk.pid_started_at, disk.adopted_at) != (
+            ident.host,
+            ident.pid,
+            ident.pid_started_at,
+            None,
+        ):
+            return False
+        self.store.delete_session(self.session_id)
+        self._record = record.model_copy(
+            update={"last_heartbeat": now, "ended_at": now, "end_reason": reason}
+        )
+        self._log("session_ended", now, reason=reason, discarded=True)
+        self._ended = True
+        return True
+
+
+def end_session_record(
+    store: Store,
+    session_id: str,
+    reason: str,
+    may_end: Callable[[SessionRecord], bool],
+    clock: Clock = utc_now,
+    probe: ProcessProbe = probe_process,
+    lock_timeout: float | None = None,
+) -> SessionRecord | None:
+    """End a session recorded by another process, with the rules of :meth:`SessionService.end`.
+
+    For callers that are not the session's server, such as Claude Code's
+    SessionEnd hook: inside the store's lock, read ``<session_id>``'s record;
+    when it exists, has not ended and ``may_end(record)`` agrees (the caller's
+    proof that no server process still owns it), release its claim in the
+    claim ledger (only if the ledger still names this session) and mark it
+    ended with ``reason`` — the same code path as the server's own shutdown.
+    ``Store.lock`` is re-entered by :meth:`SessionService.end`; the directory
+    store's lock is re-entrant within one thread.
+
+    Returns:
+        The ended record, or None when there was nothing to end (no record,
+        already ended, or ``may_end`` said no).
+
+    Raises:
+        InvalidInputError: ``session_id`` is not a valid id.
+        StoreError, StoreBusyError: nothing was changed.
+    """
+    validate_id(session_id, "session_id")
+    with store.lock(lock_timeout):
+        record = store.read_session(session_id)
+        if record is None or record.ended_at is not None or not may_end(record):
+            return None
+        from .service import SessionService  # the service mixes this module in
+
+        service = SessionService.for_record(store, record, clock=clock, probe=probe)
+        service.end(reason, lock_timeout)
+        return service.record
+
+
+__all__ = ["CLEAN_END_REASONS", "DISCARD_WITHIN_S", "SessionEnding", "end_session_record"]

@@ -1,0 +1,182 @@
+"""The one reader of "sessions with their liveness".
+
+Records, the reader (:class:`~mcp_server_heartbeat.domain.liveness.Observer`),
+its process probe, the thresholds and its "now" go in; session views (or, for
+the status line's light path, statuses) come out, filtered the same way for
+every caller: the ``list_sessions`` tool, ``status``/``snapshot`` (observe),
+the SessionStart hook and the status line. Classification is
+:func:`~mcp_server_heartbeat.domain.liveness.assess` (design "Terms"); this
+module adds which sessions count as live, which are shown, and in what order.
+
+Reads only (design invariant 6). Importing this module does not load pydantic:
+the status line classifies plain records (``LightRecord``) through
+:func:`classify` and :func:`is_live` and stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from ..domain.errors import InvalidInputError
+from ..domain.liveness import (
+    Liveness,
+    Observer,
+    RecordLike,
+    Thresholds,
+    assess,
+    heartbeat_age,
+    is_stale,
+    view_of,
+)
+from ..domain.validation import validate_id, validate_label
+
+if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic
+    from ..domain.models import SessionRecord, SessionView, Status
+    from ..host.probe import ProcessProbe
+
+STATUSES: tuple[Status, ...] = ("active", "idle", "stale", "dead", "ended")
+"""Every status, in display order (live first)."""
+LIVE: tuple[Status, ...] = ("active", "idle")
+"""Statuses of a live session: fresh heartbeat, not ended, not proven dead."""
+WORKING_ELSEWHERE = ("other_active", "stale_alive", "stale_remote")
+"""Relationships of the other sessions a session is told about at its start."""
+
+_STATUS_ORDER = {status: index for index, status in enumerate(STATUSES)}
+
+
+def classify(
+    record: RecordLike,
+    now: datetime,
+    observer: Observer,
+    probe: ProcessProbe,
+    thresholds: Thresholds,
+) -> Liveness:
+    """The liveness of ``record`` as ``observer`` sees it at ``now`` (aware UTC):
+    status, health, ages in seconds, ``process_alive``, relationship
+    (:func:`~mcp_server_heartbeat.domain.liveness.assess`)."""
+    return assess(record, now, observer, probe, thresholds)
+
+
+def is_live(
+    record: RecordLike,
+    now: datetime,
+    observer: Observer,
+    probe: ProcessProbe,
+    thresholds: Thresholds,
+) -> bool:
+    """True when :func:`classify` says active or idle. An ended record, or one
+    stale by its heartbeat alone, is not live and its process is not probed
+    (the same answer, cheaper: proof of death only turns live into dead)."""
+    if record.ended_at is not None:
+        return False
+    if is_stale(*heartbeat_age(record, now, observer), thresholds):
+        return False
+    return classify(record, now, observer, probe, thresholds).status in LIVE
+
+
+def view(
+    record: SessionRecord,
+    now: datetime,
+    observer: Observer,
+    probe: ProcessProbe,
+    thresholds: Thresholds,
+) -> SessionView:
+    """The session view of ``record``: the record with its :func:`classify`."""
+    return view_of(record, classify(record, now, observer, probe, thresholds))
+
+
+def check_filters(status: str | None, plan_id: str | None, branch: str | None) -> None:
+    """Refuse filters that cannot match: a status outside :data:`STATUSES`, a plan
+    id that is not a valid id, a branch that is not a label of 256 characters or less.
+
+    Raises:
+        InvalidInputError: naming the value given and what is accepted.
+    """
+    if status is not None and status not in STATUSES:
+        raise InvalidInputError(
+            f"status {status!r} is not accepted: use one of {', '.join(STATUSES)}"
+        )
+    if plan_id is not None:
+        validate_id(plan_id, "plan_id")
+    if branch is not None:
+        validate_label(branch, "branch", 256)
+
+
+def sessions_with_liveness(
+    records: Iterable[SessionRecord],
+    now: datetime,
+    observer: Observer,
+    probe: ProcessProbe,
+    thresholds: Thresholds,
+    *,
+    own: SessionRecord | None = None,
+    status: str | None = None,
+    plan_id: str | None = None,
+    branch: str | None = None,
+    include_ended: bool = False,
+) -> list[SessionView]:
+    """The views of ``records`` as ``observer`` sees them at ``now``, filtered.
+
+    Args:
+        own: the reader's own record as it holds it in memory; it replaces the
+            stored record of the same id (what the next write will store).
+        status, plan_id, branch: keep only views with that value (AND).
+        include_ended: keep ended sessions; they are left out otherwise,
+            unless ``status="ended"`` asks for them.
+
+    Returns:
+        Views in the order of ``records`` (see :func:`by_status` to sort).
+    """
+    views = []
+    for record in records:
+        if own is not None and record.session_id == own.session_id:
+            record = own
+        found = view(record, now, observer, probe, thresholds)
+        if status is not None and found.status != status:
+            continue
+        if status is None and found.status == "ended" and not include_ended:
+            continue
+        if plan_id is not None and found.plan_id != plan_id:
+            continue
+        if branch is not None and found.branch != branch:
+            continue
+        views.append(found)
+    return views
+
+
+def by_status(views: Sequence[SessionView]) -> list[SessionView]:
+    """``views`` ordered by status (active, idle, stale, dead, ended), then most
+    recent heartbeat first, then session id."""
+
+    def order(found: SessionView) -> tuple[int, float, str]:
+        age = found.heartbeat_age_s if found.heartbeat_age_s is not None else float("inf")
+        return _STATUS_ORDER[found.status], age, found.session_id
+
+    return sorted(views, key=order)
+
+
+def working_elsewhere(views: Iterable[SessionView], session_id: str) -> list[SessionView]:
+    """The other sessions a session starting as ``session_id`` is told about:
+    not itself, not ended, dead or of its own conversation (relationship
+    other_active, stale_alive or stale_remote)."""
+    return [
+        found
+        for found in views
+        if found.relationship in WORKING_ELSEWHERE and found.session_id != session_id
+    ]
+
+
+__all__ = [
+    "LIVE",
+    "STATUSES",
+    "WORKING_ELSEWHERE",
+    "by_status",
+    "check_filters",
+    "classify",
+    "is_live",
+    "sessions_with_liveness",
+    "view",
+    "working_elsewhere",
+]
