@@ -21,7 +21,7 @@ from ..domain.liveness import Observer, Thresholds
 from ..host.config import Config, Flags, resolve_config
 from ..host.probe import ProcessProbe, probe_process
 from ..session.observe import observer_from_env
-from ..store.directory.store import DirectoryStore
+from ..store import Store, open_store
 from . import EXIT_ERROR, EXIT_OK, EXIT_USAGE, PROG
 from .args import flags_of
 
@@ -31,7 +31,7 @@ class Reader:
     """A command's view of the heartbeat directory."""
 
     config: Config
-    store: DirectoryStore
+    store: Store
     thresholds: Thresholds
     observer: Observer
     clock: Clock
@@ -39,8 +39,8 @@ class Reader:
 
     @property
     def exists(self) -> bool:
-        """True when the heartbeat directory exists."""
-        return self.store.directory.is_dir()
+        """True when the store exists (the heartbeat directory was created)."""
+        return self.store.exists()
 
 
 def open_reader(
@@ -58,7 +58,7 @@ def open_reader(
     config = resolve_config(flags or flags_of(args), env, cwd or Path.cwd())
     return Reader(
         config=config,
-        store=DirectoryStore(config.dir_path),
+        store=open_store(config),
         thresholds=Thresholds(
             stale_after=float(config.stale_after.value),
             idle_after=float(config.idle_after.value),

@@ -34,7 +34,8 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +47,8 @@ from ..domain.models import (
     ClaimLost,
     ClaimRecord,
     ClaimResult,
+    Event,
+    EventKind,
     HeartbeatResult,
     ListResult,
     ReleaseResult,
@@ -62,8 +65,8 @@ from ..domain.validation import (
 )
 from ..host.identity import Identity, read_boot_id
 from ..host.probe import ProcessProbe, probe_process
-from ..store import Store
-from ..store.directory.events import Event, EventKind
+from ..store import Store, Transaction
+from .observe import PlanReport, plan_report
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,8 @@ class SessionService:
         thresholds: stale and idle limits in seconds.
         interval: the background heartbeat's period in seconds (recorded as
             ``heartbeat_interval_s`` for readers).
-        clock: returns aware UTC now; injected by tests.
+        clock: returns aware UTC now, for judgments and timestamps; default:
+            the store's clock (:meth:`~.Store.now`). Injected by tests.
         probe: proves processes dead; injected by tests.
         tag_kinds: the accepted ``tags.kind`` values, or None for any
             kebab-case kind (``session_tracking.tags.kinds``).
@@ -117,7 +121,7 @@ class SessionService:
         identity: Identity,
         thresholds: Thresholds,
         interval: float,
-        clock: Clock = utc_now,
+        clock: Clock | None = None,
         probe: ProcessProbe = probe_process,
         tag_kinds: Collection[str] | None = None,
         monotonic: Callable[[], float] | None = None,
@@ -128,15 +132,17 @@ class SessionService:
         self.identity = identity
         self.thresholds = thresholds
         self.interval = interval
-        self._clock = clock
+        # Liveness is judged with the store's clock unless one is injected.
+        self._clock: Clock = clock if clock is not None else store.now
+        system = clock is None or clock is utc_now
         self._probe = probe
         self._mutex = threading.RLock()
         # This session's own age comes from a monotonic clock (immune to wall-clock
         # steps); with an injected wall clock and no monotonic one, tests move both.
         self._monotonic = monotonic or (
-            time.monotonic if clock is utc_now else (lambda: clock().timestamp())
+            time.monotonic if system else (lambda: self._clock().timestamp())
         )
-        self._boottime = boottime or (boottime_now if clock is utc_now else None)
+        self._boottime = boottime or (boottime_now if system else None)
         self.continues: str | None = None
         """The id this server was started with when a live process held it (it then
         runs under a new id that continues it); None otherwise."""
@@ -153,7 +159,7 @@ class SessionService:
         cls,
         store: Store,
         record: SessionRecord,
-        clock: Clock = utc_now,
+        clock: Clock | None = None,
         probe: ProcessProbe = probe_process,
     ) -> SessionService:
         """A service acting for a session recorded by another process (its identity
@@ -238,6 +244,37 @@ class SessionService:
             boottime = self._boottime()
         return {"last_heartbeat": now, "last_heartbeat_boottime": boottime}
 
+    @contextmanager
+    def _unit(self, timeout: float | None = None) -> Iterator[Transaction]:
+        """A store transaction whose effect on this session's in-memory state is
+        undone with it: when the block raises or the commit point fails, the
+        record, claim loss and id are what they were before (nothing was written)."""
+        saved = (
+            self._record_value,
+            self._beat_anchor,
+            self._unreported_loss,
+            self._ended,
+            self._adopted,
+            self._started_mono,
+            self.identity,
+            self.continues,
+        )
+        try:
+            with self.store.transaction(timeout) as tx:
+                yield tx
+        except BaseException:
+            (
+                self._record_value,
+                self._beat_anchor,
+                self._unreported_loss,
+                self._ended,
+                self._adopted,
+                self._started_mono,
+                self.identity,
+                self.continues,
+            ) = saved
+            raise
+
     def start(self) -> SessionRecord:
         """Write this session's record, adopting an existing one with the same id
         when :func:`~.liveness.may_adopt` allows it.
@@ -252,11 +289,11 @@ class SessionService:
         Raises:
             StoreError, StoreBusyError: the record could not be written.
         """
-        with self._mutex, self.store.lock():
+        with self._mutex, self._unit() as tx:
             now = self._clock()
-            old = self.store.read_session(self.identity.session_id)
+            old = tx.read_session(self.identity.session_id)
             if old is not None and not may_adopt(old, self._observer(), self._probe):
-                old = self._continue_under_new_id(old)
+                old = self._continue_under_new_id(tx, old)
             ident = self.identity
             record = SessionRecord(
                 session_id=ident.session_id,
@@ -291,12 +328,13 @@ class SessionService:
                         "adopted_at": now,
                     }
                 )
-                record = self._adopt_claim(record, old)
+                record = self._adopt_claim(tx, record, old)
             self._record = record
-            self.store.write_session(record)
+            tx.write_session(record)
             self._adopted = old is not None
             self._started_mono = self._monotonic()
             self._log(
+                tx,
                 "session_adopted" if old is not None else "session_started",
                 now,
                 plan_id=record.plan_id,
@@ -305,7 +343,7 @@ class SessionService:
             )
             return record
 
-    def _continue_under_new_id(self, live: SessionRecord) -> SessionRecord | None:
+    def _continue_under_new_id(self, tx: Transaction, live: SessionRecord) -> SessionRecord | None:
         """Switch this session to a new id because ``live``'s process may still run
         (inside the store's lock). The new id is the first of ``<id>-2``,
         ``<id>-3``, ... (the original shortened to stay a valid id) whose record
@@ -318,7 +356,7 @@ class SessionService:
         for n in range(2, 10_000):
             suffix = f"-{n}"
             candidate = validate_id(original[: ID_MAX_CHARS - len(suffix)] + suffix, "session_id")
-            existing = self.store.read_session(candidate)
+            existing = tx.read_session(candidate)
             if existing is None or may_adopt(existing, observer, self._probe):
                 adopt = existing
                 break
@@ -341,15 +379,17 @@ class SessionService:
         self.continues = original
         return adopt
 
-    def _adopt_claim(self, record: SessionRecord, old: SessionRecord) -> SessionRecord:
+    def _adopt_claim(
+        self, tx: Transaction, record: SessionRecord, old: SessionRecord
+    ) -> SessionRecord:
         """Keep the claim of an adopted record when the ledger still names this id."""
         if old.plan_id is None:
             return record
-        ledger = self.store.read_claim(old.plan_id)
+        ledger = tx.read_claim(old.plan_id)
         if ledger is None or ledger.holder != record.session_id:
             return record
         ident = self.identity
-        self.store.write_claim(
+        tx.write_claim(
             ledger.model_copy(
                 update={
                     "holder_host": ident.host,
@@ -384,44 +424,55 @@ class SessionService:
         try:
             if self._ended or self._record is None:
                 return
-            with self.store.lock(lock_timeout):
-                now = self._clock()
-                if self._superseded():
-                    return
-                if self._discard(reason, now):
-                    return
-                self._sync_claim()
-                record = self._current()
-                released: SessionRecord | None = None
-                if record.plan_id is not None:
-                    if self._release_ledger(record, now, f"session ended: {reason}"):
-                        released = record
-                    record = self._without_claim(record)
-                record = record.model_copy(
-                    update={**self._beat(now), "ended_at": now, "end_reason": reason}
-                )
-                self.store.write_session(record)
-                self._record = record
-                if released is not None:
-                    self._log(
-                        "claim_released",
-                        now,
-                        plan_id=released.plan_id,
-                        fencing_token=released.fencing_token,
-                        reason=f"session ended: {reason}",
-                    )
-                self._log("session_ended", now, reason=reason)
-                self._ended = True
+            with self._unit(lock_timeout) as tx:
+                self.end_within(tx, reason)
         finally:
             self._mutex.release()
 
-    def _superseded(self) -> bool:
+    def end_within(self, tx: Transaction, reason: str) -> None:
+        """End this session inside ``tx``, the unit of work of :meth:`end` or of
+        :func:`end_session_record` (which judged the record in the same one):
+        release its claim in the ledger, set ``ended_at``/``end_reason``, or
+        discard a record not worth keeping. Does nothing once ended. The writes
+        commit with ``tx``."""
+        if self._ended or self._record is None:
+            return
+        now = self._clock()
+        if self._superseded(tx):
+            return
+        if self._discard(tx, reason, now):
+            return
+        self._sync_claim(tx)
+        record = self._current()
+        released: SessionRecord | None = None
+        if record.plan_id is not None:
+            if self._release_ledger(tx, record, now, f"session ended: {reason}"):
+                released = record
+            record = self._without_claim(record)
+        record = record.model_copy(
+            update={**self._beat(now), "ended_at": now, "end_reason": reason}
+        )
+        tx.write_session(record)
+        self._record = record
+        if released is not None:
+            self._log(
+                tx,
+                "claim_released",
+                now,
+                plan_id=released.plan_id,
+                fencing_token=released.fencing_token,
+                reason=f"session ended: {reason}",
+            )
+        self._log(tx, "session_ended", now, reason=reason)
+        self._ended = True
+
+    def _superseded(self, tx: Transaction) -> bool:
         """True (and this session is over) when the record of this id on disk now
         belongs to another process, which adopted it after proof of this one's
         death (a wrong proof, or a process resumed from a stop): ending it here
         would end another live process's record and release its claim (design
         invariant 7), so nothing is written."""
-        disk = self.store.read_session(self.session_id)
+        disk = tx.read_session(self.session_id)
         ident = self.identity
         if disk is None or (disk.host, disk.pid) == (ident.host, ident.pid):
             return False
@@ -436,7 +487,7 @@ class SessionService:
         self._ended = True
         return True
 
-    def _discard(self, reason: str, now: datetime) -> bool:
+    def _discard(self, tx: Transaction, reason: str, now: datetime) -> bool:
         """Remove this session's record instead of ending it, when nothing in it is
         worth reading (inside the store's lock; see :data:`DISCARD_WITHIN_S`).
 
@@ -459,7 +510,7 @@ class SessionService:
             or record.plan_id is not None
         ):
             return False
-        disk = self.store.read_session(self.session_id)
+        disk = tx.read_session(self.session_id)
         ident = self.identity
         if disk is None or (disk.host, disk.pid, disk.pid_started_at, disk.adopted_at) != (
             ident.host,
@@ -468,11 +519,11 @@ class SessionService:
             None,
         ):
             return False
-        self.store.delete_session(self.session_id)
+        tx.delete_session(self.session_id)
         self._record = record.model_copy(
             update={"last_heartbeat": now, "ended_at": now, "end_reason": reason}
         )
-        self._log("session_ended", now, reason=reason, discarded=True)
+        self._log(tx, "session_ended", now, reason=reason, discarded=True)
         self._ended = True
         return True
 
@@ -541,14 +592,14 @@ class SessionService:
             self._record = self._current().model_copy(update={"last_call_at": self._clock()})
 
     def _write_own(self, agent_call: bool, update: Mapping[str, Any] | None = None) -> None:
-        with self.store.lock():
+        with self._unit() as tx:
             now = self._clock()
-            self._sync_claim()
+            self._sync_claim(tx)
             changes: dict[str, Any] = {**self._beat(now), **(update or {})}
             if agent_call:
                 changes["last_call_at"] = now
             record = self._current().model_copy(update=changes)
-            self.store.write_session(record)
+            tx.write_session(record)
             self._record = record
 
     # -- claims -------------------------------------------------------------------
@@ -577,9 +628,9 @@ class SessionService:
     def _claim_locked(self, plan_id: str, force: bool) -> Callable[[], ClaimResult]:
         """Decide and write a claim inside the store's lock (under the mutex);
         returns how to build the result, which happens after the lock is left."""
-        with self.store.lock():
+        with self._unit() as tx:
             now = self._clock()
-            self._sync_claim()
+            self._sync_claim(tx)
             record = self._current()
             if record.plan_id == plan_id:
                 return lambda: self._result(
@@ -601,9 +652,9 @@ class SessionService:
                     message=f"You hold plan {record.plan_id}. A session holds one plan at a "
                     f"time: release {record.plan_id} first, then claim {plan_id}.",
                 )
-            ledger = self.store.read_claim(plan_id)
+            ledger = tx.read_claim(plan_id)
             if ledger is None or ledger.holder is None:
-                token = self._grant(plan_id, ledger, now)
+                token = self._grant(tx, plan_id, ledger, now)
                 return lambda: self._result(
                     "claimed",
                     plan_id,
@@ -619,7 +670,7 @@ class SessionService:
                         "claimed_at": ledger.claimed_at,
                     }
                 )
-                self.store.write_session(self._record)
+                tx.write_session(self._record)
                 return lambda: self._result(
                     "already_yours",
                     plan_id,
@@ -627,7 +678,7 @@ class SessionService:
                     f"You already hold plan {plan_id} with fencing token "
                     f"{ledger.fencing_token}; carry on.",
                 )
-            holder = self._holder(ledger, now)
+            holder = self._holder(tx, ledger, now)
             reason = _takeover_reason(holder, force)
             if reason is None:
                 return lambda: ClaimResult(
@@ -639,7 +690,7 @@ class SessionService:
                     previous_session=None,
                     message=_refusal(plan_id, holder.view),
                 )
-            token = self._grant(plan_id, ledger, now, takeover=(holder, reason))
+            token = self._grant(tx, plan_id, ledger, now, takeover=(holder, reason))
             return lambda: ClaimResult(
                 outcome="taken_over",
                 claimed=True,
@@ -653,9 +704,9 @@ class SessionService:
                 "it left (uncommitted work, branches) before going on.",
             )
 
-    def _holder(self, ledger: ClaimRecord, now: datetime) -> _Holder:
+    def _holder(self, tx: Transaction, ledger: ClaimRecord, now: datetime) -> _Holder:
         assert ledger.holder is not None
-        record = self.store.read_session(ledger.holder)
+        record = tx.read_session(ledger.holder)
         on_disk = record is not None
         if record is None:
             # No readable record: judge the holder by the pid the ledger recorded.
@@ -675,6 +726,7 @@ class SessionService:
 
     def _grant(
         self,
+        tx: Transaction,
         plan_id: str,
         ledger: ClaimRecord | None,
         now: datetime,
@@ -696,7 +748,7 @@ class SessionService:
             takeover_reason=takeover[1] if takeover else None,
             previous_holder=takeover[0].record.session_id if takeover else None,
         )
-        self.store.write_claim(new_ledger)
+        tx.write_claim(new_ledger)
         update: dict[str, Any] = {
             "plan_id": plan_id,
             "fencing_token": token,
@@ -704,22 +756,18 @@ class SessionService:
             **self._beat(now),
             "last_call_at": now,
         }
-        # The ledger is the commit point: from here on the claim is granted. The
-        # record writes below follow it; if one fails (ENOSPC), the claim still
+        # The ledger is the commit point: from there on the claim is granted. The
+        # record writes follow it at commit; if one fails (ENOSPC), the claim still
         # stands and the next beat rewrites the record (fault suite: disk).
         if takeover:
             update["previous_session"] = takeover[0].record.session_id
         self._record = self._current().model_copy(update=update)
         if takeover:
-            self._after_commit(
-                lambda: self._mark_displaced(takeover[0], new_ledger, takeover[1]),
-                f"record of displaced session {takeover[0].record.session_id}",
-            )
-        self._after_commit(
-            lambda: self.store.write_session(self._current()), "this session's record"
-        )
+            self._mark_displaced(tx, takeover[0], new_ledger, takeover[1])
+        tx.write_session(self._current())
         if takeover:
             self._log(
+                tx,
                 "claim_taken_over",
                 now,
                 plan_id=plan_id,
@@ -729,10 +777,12 @@ class SessionService:
                 force=takeover[1] in ("forced_stale", "holder_missing"),
             )
         else:
-            self._log("claim_granted", now, plan_id=plan_id, fencing_token=token)
+            self._log(tx, "claim_granted", now, plan_id=plan_id, fencing_token=token)
         return token
 
-    def _mark_displaced(self, holder: _Holder, ledger: ClaimRecord, reason: str) -> None:
+    def _mark_displaced(
+        self, tx: Transaction, holder: _Holder, ledger: ClaimRecord, reason: str
+    ) -> None:
         """Clear the displaced holder's claim in its record, so readers of the kata
         schema do not see two sessions on one plan."""
         old = holder.record
@@ -745,7 +795,7 @@ class SessionService:
             reason=reason,
             fencing_token=old.fencing_token,
         )
-        self.store.write_session(self._without_claim(old).model_copy(update={"claim_lost": loss}))
+        tx.write_session(self._without_claim(old).model_copy(update={"claim_lost": loss}))
 
     def release(
         self,
@@ -787,9 +837,9 @@ class SessionService:
     ) -> Callable[[], ReleaseResult]:
         """Decide and write a release inside the store's lock (under the mutex);
         returns how to build the result, which happens after the lock is left."""
-        with self.store.lock():
+        with self._unit() as tx:
             now = self._clock()
-            self._sync_claim()
+            self._sync_claim(tx)
             record = self._current()
             held = record.plan_id
             target = plan_id or held
@@ -822,14 +872,13 @@ class SessionService:
                     plan_id=target,
                     message=f"You do not hold plan {target}; nothing to release.",
                 )
-            self._release_ledger(record, now, reason or "released")
+            self._release_ledger(tx, record, now, reason or "released")
             self._record = self._without_claim(record).model_copy(
                 update={**self._beat(now), "last_call_at": now}
             )
-            self._after_commit(
-                lambda: self.store.write_session(self._current()), "this session's record"
-            )
+            tx.write_session(self._current())
             self._log(
+                tx,
                 "claim_released",
                 now,
                 plan_id=target,
@@ -843,13 +892,15 @@ class SessionService:
                 message=f"Released plan {target}; another session may claim it now.",
             )
 
-    def _release_ledger(self, record: SessionRecord, now: datetime, reason: str) -> bool:
+    def _release_ledger(
+        self, tx: Transaction, record: SessionRecord, now: datetime, reason: str
+    ) -> bool:
         """Free the plan in its ledger if it names this session; True if it did."""
         assert record.plan_id is not None
-        ledger = self.store.read_claim(record.plan_id)
+        ledger = tx.read_claim(record.plan_id)
         if ledger is None or ledger.holder != self.session_id:
             return False
-        self.store.write_claim(
+        tx.write_claim(
             ledger.model_copy(
                 update={
                     "holder": None,
@@ -865,13 +916,13 @@ class SessionService:
         )
         return True
 
-    def _sync_claim(self) -> None:
-        """Check the held claim against the ledger (inside the lock); on loss,
-        clear it from this session's record and remember the loss."""
+    def _sync_claim(self, tx: Transaction) -> None:
+        """Check the held claim against the ledger (inside the transaction); on
+        loss, clear it from this session's record and remember the loss."""
         record = self._current()
         if record.plan_id is None:
             return
-        ledger = self.store.read_claim(record.plan_id)
+        ledger = tx.read_claim(record.plan_id)
         if (
             ledger is not None
             and ledger.holder == self.session_id
@@ -897,6 +948,7 @@ class SessionService:
         self._unreported_loss = loss
         self._record = self._without_claim(record).model_copy(update={"claim_lost": loss})
         self._log(
+            tx,
             "claim_lost",
             self._clock(),
             plan_id=loss.plan_id,
@@ -905,36 +957,21 @@ class SessionService:
             taken_by=loss.taken_by,
         )
 
-    @staticmethod
-    def _after_commit(write: Callable[[], None], what: str) -> None:
-        """Run a record write that follows a committed ledger change; a failure is
-        logged, not raised: the claim or release already happened."""
-        try:
-            write()
-        except StoreError as exc:
-            log.warning("%s not written (the next heartbeat retries): %s", what, exc)
-
-    def _log(self, kind: EventKind, now: datetime, **fields: Any) -> None:
-        """Append an event for a change just written (inside the store's lock).
-
-        The change itself is the truth: if the log cannot be written the change
-        stands and the failure is logged to stderr, rather than failing a claim
-        that is already granted.
-        """
+    def _log(self, tx: Transaction, kind: EventKind, now: datetime, **fields: Any) -> None:
+        """Append an event for a change made in ``tx``; it is written at commit,
+        after the change. The change itself is the truth: if the log cannot be
+        written the change stands and the store logs the failure to stderr."""
         ident = self.identity
-        try:
-            self.store.append_event(
-                Event(
-                    at=now,
-                    event=kind,
-                    session_id=self.session_id,
-                    host=ident.host,
-                    pid=ident.pid,
-                    **fields,
-                )
+        tx.append_event(
+            Event(
+                at=now,
+                event=kind,
+                session_id=self.session_id,
+                host=ident.host,
+                pid=ident.pid,
+                **fields,
             )
-        except StoreError as exc:
-            log.warning("event %s not logged: %s", kind, exc)
+        )
 
     # -- reading ------------------------------------------------------------------
 
@@ -981,6 +1018,23 @@ class SessionService:
                 continue
             views.append(view)
         return ListResult(sessions=views, unreadable=unreadable)
+
+    def plan_report(self, plan_id: str) -> PlanReport:
+        """The plan's holder, fencing token, transition count and recent events
+        (:func:`~.observe.plan_report`), the holder judged as :meth:`list_sessions`
+        judges it. Reads only.
+
+        Raises:
+            InvalidInputError: ``plan_id`` is not a valid id.
+            StoreError: its ledger is unreadable.
+        """
+        views = {view.session_id: view for view in self.list_sessions(include_ended=True).sessions}
+
+        def status_of(record: SessionRecord) -> str:
+            view = views.get(record.session_id)
+            return "stale" if view is None else view.status
+
+        return plan_report(self.store, plan_id, status_of)
 
     def view_self(self) -> SessionView:
         """This session's view, from memory (what the next write will store)."""
@@ -1038,20 +1092,19 @@ def end_session_record(
     session_id: str,
     reason: str,
     may_end: Callable[[SessionRecord], bool],
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
     probe: ProcessProbe = probe_process,
     lock_timeout: float | None = None,
 ) -> SessionRecord | None:
     """End a session recorded by another process, with the rules of :meth:`SessionService.end`.
 
     For callers that are not the session's server, such as Claude Code's
-    SessionEnd hook: inside the store's lock, read ``<session_id>``'s record;
+    SessionEnd hook: in one transaction, read ``<session_id>``'s record;
     when it exists, has not ended and ``may_end(record)`` agrees (the caller's
     proof that no server process still owns it), release its claim in the
     claim ledger (only if the ledger still names this session) and mark it
-    ended with ``reason`` — the same code path as the server's own shutdown.
-    ``Store.lock`` is re-entered by :meth:`SessionService.end`; the directory
-    store's lock is re-entrant within one thread.
+    ended with ``reason`` — the same code path as the server's own shutdown
+    (:meth:`SessionService.end_within`), in the same transaction.
 
     Returns:
         The ended record, or None when there was nothing to end (no record,
@@ -1062,13 +1115,13 @@ def end_session_record(
         StoreError, StoreBusyError: nothing was changed.
     """
     validate_id(session_id, "session_id")
-    with store.lock(lock_timeout):
-        record = store.read_session(session_id)
+    with store.transaction(lock_timeout) as tx:
+        record = tx.read_session(session_id)
         if record is None or record.ended_at is not None or not may_end(record):
             return None
         service = SessionService.for_record(store, record, clock=clock, probe=probe)
-        service.end(reason, lock_timeout)
-        return service.record
+        service.end_within(tx, reason)
+    return service.record
 
 
 _REASON_TEXT: dict[TakeoverReason, str] = {
