@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from ..domain.clock import Clock, utc_now
+from ..domain.clock import Clock
 from ..domain.errors import ConfigError, HeartbeatError, InvalidInputError, StoreError
 from ..domain.liveness import Observer, Thresholds
 from ..host.config import Config, Flags, resolve_config
@@ -56,15 +56,16 @@ def open_reader(
     """
     env = os.environ if env is None else env
     config = resolve_config(flags or flags_of(args), env, cwd or Path.cwd())
+    store = open_store(config)
     return Reader(
         config=config,
-        store=open_store(config),
+        store=store,
         thresholds=Thresholds(
             stale_after=float(config.stale_after.value),
             idle_after=float(config.idle_after.value),
         ),
         observer=observer_from_env(env, getattr(args, "session_id", None)),
-        clock=utc_now,
+        clock=store.now,  # liveness is judged with the store's clock
         probe=probe_process,
     )
 

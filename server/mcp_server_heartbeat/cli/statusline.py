@@ -31,7 +31,7 @@ import socket
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -96,10 +96,11 @@ def render(args: argparse.Namespace, data: Mapping[str, Any], env: Mapping[str, 
         or getattr(args, "session_id", None)
         or env.get("CLAUDE_CODE_SESSION_ID")
     )
+    reader = open_light_reader(config)
     return line_for(
-        open_light_reader(config).session_records,
+        reader.session_records,
         session_id if isinstance(session_id, str) else None,
-        datetime.now(UTC),
+        reader.now(),
         float(config.stale_after.value),
         float(config.idle_after.value),
         socket.gethostname(),

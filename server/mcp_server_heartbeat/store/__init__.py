@@ -178,6 +178,10 @@ class LightReader(Protocol):
         Never writes, never blocks, never raises for a missing store."""
         ...
 
+    def now(self) -> datetime:
+        """The store's clock (aware UTC), as :meth:`Store.now`."""
+        ...
+
 
 def store_scheme(url: str | None) -> str:
     """The backend a store URL names: ``directory`` for None (the configuration's

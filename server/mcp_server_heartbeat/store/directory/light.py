@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,10 @@ class LightDirectoryReader:
     def session_records(self) -> list[dict[str, Any]]:
         """See :func:`scan`."""
         return scan(self.directory)
+
+    def now(self) -> datetime:
+        """The local clock (aware UTC), as the directory store's default."""
+        return datetime.now(UTC)
 
 
 def scan(directory: Path) -> list[dict[str, Any]]:

@@ -14,6 +14,13 @@ Layout (all inside ``directory``; nothing is written anywhere else)::
 
 Readers that glob ``<dir>/*.json`` (kata status lines) see only session
 records. The directory is created 0700, files are 0600 whatever the umask.
+
+Changes go through :meth:`DirectoryStore.transaction` (the lock plus the
+ordered commit of ``transaction.py``). The single-file primitives
+(``write_session``, ``write_claim``, ``delete_session``, ``append_event``) and
+the re-entrant :meth:`DirectoryStore.lock` are this backend's own: the commit
+uses them, tests seed and hold the directory with them; they are not part of
+the :class:`~.Store` protocol.
 """
 
 from __future__ import annotations
