@@ -104,7 +104,7 @@ def make_service(heartbeat_dir: Path, clock: FakeClock, probe: FakeProbe) -> Ser
         idle_after: float = 600.0,
     ) -> SessionService:
         service = SessionService(
-            DirectoryStore(heartbeat_dir),
+            DirectoryStore(heartbeat_dir, clock=clock),
             make_identity(session_id, pid, host, client_pid),
             Thresholds(stale_after=stale_after, idle_after=idle_after),
             interval=30.0,
@@ -134,7 +134,7 @@ def make_runtime(tmp_path: Path, clock: FakeClock, probe: FakeProbe) -> Callable
         config = resolve_config(Flags(root=str(root)), {}, root)
         if not enabled:
             return Runtime(config, None, HeartbeatMonitor(clock), [], False, False)
-        store = DirectoryStore(config.dir_path)
+        store = DirectoryStore(config.dir_path, clock=clock)
         store.prepare()
         service = SessionService(
             store,
@@ -145,6 +145,6 @@ def make_runtime(tmp_path: Path, clock: FakeClock, probe: FakeProbe) -> Callable
             probe=probe,
         )
         service.start()
-        return Runtime(config, service, HeartbeatMonitor(clock), [], False, False)
+        return Runtime(config, service, HeartbeatMonitor(clock), [], False, False, store=store)
 
     return factory

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from mcp_server_heartbeat.cli.statusline import LightRecord, scan
+from mcp_server_heartbeat.cli.statusline import LightRecord
 from mcp_server_heartbeat.domain.liveness import Observer, Thresholds, assess
 from mcp_server_heartbeat.host.probe import probe_process
+from mcp_server_heartbeat.store.directory.light import scan
 from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from observe_world import (
     BRANCHES,

@@ -20,6 +20,7 @@ from mcp_server_heartbeat.domain.clock import boottime_now
 from mcp_server_heartbeat.domain.liveness import Observer, Thresholds
 from mcp_server_heartbeat.session.observe import read_snapshot
 from mcp_server_heartbeat.session.service import SessionService
+from mcp_server_heartbeat.store.directory.light import scan
 from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 TH = Thresholds(stale_after=300.0, idle_after=600.0)
@@ -148,5 +149,5 @@ def test_the_status_line_uses_the_boot_clock_too(heartbeat_dir: Path) -> None:
     other.claim("043")
     me.claim("044")
     ahead = T0 + timedelta(minutes=10)
-    line = line_for(heartbeat_dir, "me", ahead, 300.0, 600.0, HOST, FakeProbe())
+    line = line_for(lambda: scan(heartbeat_dir), "me", ahead, 300.0, 600.0, HOST, FakeProbe())
     assert line.startswith("♥ 044 #1 · beat 0s ago · 1 other live"), line

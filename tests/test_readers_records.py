@@ -26,6 +26,7 @@ from mcp_server_heartbeat.host.identity import read_boot_id, read_pid_namespace
 from mcp_server_heartbeat.session import readers
 from mcp_server_heartbeat.session.observe import read_snapshot
 from mcp_server_heartbeat.session.records import Opener, open_record
+from mcp_server_heartbeat.store.directory.light import scan
 from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 
@@ -79,7 +80,7 @@ def test_every_reader_classifies_through_the_one_reader(
     assert spy == Counter({"live": 1, "gone": 1})
 
     spy.clear()
-    line = statusline.line_for(config.dir_path, "live", T0, 300.0, 600.0, HOST, probe)
+    line = statusline.line_for(lambda: scan(config.dir_path), "live", T0, 300.0, 600.0, HOST, probe)
     assert line.endswith("0 others live")  # "gone" is dead
     assert spy["live"] >= 1 and spy["gone"] == 1
 

@@ -18,7 +18,7 @@ from .host.probe import ProcessProbe, probe_process
 from .host.project import detect_project
 from .session.heartbeat import HeartbeatMonitor
 from .session.service import SessionService
-from .store.directory.store import DirectoryStore
+from .store import Store, open_store
 
 
 @dataclass
@@ -39,6 +39,8 @@ class Runtime:
     project: ProjectContext | None = None
     plan_hint: PlanHint | None = None
     """The branch-matched plan found at start; shown, never claimed."""
+    store: Store | None = None
+    """Where sessions are recorded (None when tracking is disabled)."""
 
     @property
     def interval(self) -> float:
@@ -77,7 +79,8 @@ def open_runtime(
             config=config, service=None, monitor=monitor, project=project, plan_hint=hint
         )
     identity = detect_identity(flags.session_id, env, cwd, config.worktree.value)
-    store = DirectoryStore(config.dir_path)
+    # The store's clock judges liveness; an injected clock (tests) is the store's too.
+    store = open_store(config, clock=None if clock is utc_now else clock)
     warnings = store.prepare()
     service = SessionService(
         store,
@@ -87,7 +90,7 @@ def open_runtime(
             idle_after=float(config.idle_after.value),
         ),
         interval=float(config.interval.value),
-        clock=clock,
+        clock=None if clock is utc_now else clock,
         probe=probe,
         tag_kinds=config.tag_kinds.value,
     )
@@ -103,6 +106,7 @@ def open_runtime(
         config=config,
         service=service,
         monitor=monitor,
+        store=store,
         warnings=warnings,
         project=project,
         plan_hint=hint,

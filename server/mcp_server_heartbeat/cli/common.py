@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from ..domain.clock import Clock, utc_now
+from ..domain.clock import Clock
 from ..domain.errors import ConfigError, HeartbeatError, InvalidInputError, StoreError
 from ..domain.liveness import Observer, Thresholds
 from ..host.config import Config, Flags, resolve_config
 from ..host.probe import ProcessProbe, probe_process
 from ..session.observe import observer_from_env
-from ..store.directory.store import DirectoryStore
+from ..store import Store, open_store
 from . import EXIT_ERROR, EXIT_OK, EXIT_USAGE, PROG
 from .args import flags_of
 
@@ -31,7 +31,7 @@ class Reader:
     """A command's view of the heartbeat directory."""
 
     config: Config
-    store: DirectoryStore
+    store: Store
     thresholds: Thresholds
     observer: Observer
     clock: Clock
@@ -39,8 +39,8 @@ class Reader:
 
     @property
     def exists(self) -> bool:
-        """True when the heartbeat directory exists."""
-        return self.store.directory.is_dir()
+        """True when the store exists (the heartbeat directory was created)."""
+        return self.store.exists()
 
 
 def open_reader(
@@ -56,15 +56,16 @@ def open_reader(
     """
     env = os.environ if env is None else env
     config = resolve_config(flags or flags_of(args), env, cwd or Path.cwd())
+    store = open_store(config)
     return Reader(
         config=config,
-        store=DirectoryStore(config.dir_path),
+        store=store,
         thresholds=Thresholds(
             stale_after=float(config.stale_after.value),
             idle_after=float(config.idle_after.value),
         ),
         observer=observer_from_env(env, getattr(args, "session_id", None)),
-        clock=utc_now,
+        clock=store.now,  # liveness is judged with the store's clock
         probe=probe_process,
     )
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from typing import TextIO
 
 from ..domain.clock import format_utc
+from ..domain.models import TRANSITIONS, Event
 from ..domain.validation import validate_id
-from ..session.observe import plan_events, short_ids
-from ..store.directory.events import TRANSITIONS, Event
+from ..session.observe import short_ids
 from . import EXIT_OK
 from .common import guarded, open_reader, table
 
@@ -24,8 +24,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     def body() -> int:
         plan_id = validate_id(args.plan_id, "PLAN")
         reader = open_reader(args)
-        every, skipped = reader.store.events.read()
-        events = plan_events(every, plan_id)
+        events = reader.store.plan_history(plan_id, None)
+        skipped = reader.store.unreadable_events()
         ledger = reader.store.read_claim(plan_id)
         unreadable = (
             f"{skipped} unreadable line{'s' if skipped != 1 else ''} of the event log skipped "

@@ -50,7 +50,7 @@ import psutil
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..domain.clock import Clock, boottime_now, utc_now
-from ..domain.errors import HeartbeatError, InvalidInputError, StoreError
+from ..domain.errors import HeartbeatError, InvalidInputError
 from ..domain.liveness import (
     Observer,
     Thresholds,
@@ -58,7 +58,7 @@ from ..domain.liveness import (
     process_alive,
     same_process_space,
 )
-from ..domain.models import PlanHint, ProjectContext, SessionRecord, SessionView
+from ..domain.models import Event, PlanHint, ProjectContext, SessionRecord, SessionView
 from ..domain.validation import describe_validation_error, validate_id, validate_label
 from ..host.config import Config, Flags, resolve_config
 from ..host.identity import read_boot_id, read_pid_namespace, read_time_namespace
@@ -68,8 +68,7 @@ from ..host.project import detect_project
 from ..session.ending import end_session_record
 from ..session.readers import sessions_with_liveness, working_elsewhere
 from ..session.records import Opener, open_record
-from ..store.directory.events import Event
-from ..store.directory.store import DirectoryStore
+from ..store import Transaction, open_store
 
 PROG = "mcp-server-heartbeat hook"
 HOOK_LOCK_TIMEOUT_S = 0.5
@@ -190,15 +189,17 @@ def session_start(
     root = Path(config.root.value)
     cwd = _payload_cwd(payload)
     project = detect_project(root, cwd)
-    store = DirectoryStore(config.dir_path, lock_timeout=HOOK_LOCK_TIMEOUT_S)
+    store = open_store(
+        config, clock=None if clock is utc_now else clock, lock_timeout=HOOK_LOCK_TIMEOUT_S
+    )
     store.prepare()
     thresholds = Thresholds(
         stale_after=float(config.stale_after.value), idle_after=float(config.idle_after.value)
     )
     here = Observer(session_id=session_id, host=host, client_pid=lineage.client_pid)
-    with store.lock():
+    with store.transaction() as tx:
         records, _unreadable = store.list_sessions()
-        now = clock()
+        now = tx.now()
         by_id = {record.session_id: record for record in records}
         own = by_id.get(session_id)
         server = None
@@ -220,8 +221,8 @@ def session_start(
                 own = own.model_copy(
                     update={"previous_session": _previous(records, session_id, lineage, host)}
                 )
-            store.write_session(own)
-            _log_opened(store, own, reopened, source, now)
+            tx.write_session(own)
+            _log_opened(tx, own, reopened, source, now)
             by_id[session_id] = own
     observer = Observer(
         session_id=server.session_id if server is not None else session_id,
@@ -307,28 +308,25 @@ def _previous(
 
 
 def _log_opened(
-    store: DirectoryStore, record: SessionRecord, reopened: bool, source: str, now: datetime
+    tx: Transaction, record: SessionRecord, reopened: bool, source: str, now: datetime
 ) -> None:
-    """Append the event for a record the start hook just wrote (inside the store's lock).
+    """Append the event for a record the start hook just wrote (in the same transaction).
 
     ``session_started`` for a new record, ``session_adopted`` for an ended one
     reopened (resume), with ``reason`` naming the hook and its ``source``, as
     the server does for its own records: every change appends its event. A log
-    that cannot be written is reported on stderr; the record stands.
+    that cannot be written is reported on stderr by the store; the record stands.
     """
-    try:
-        store.append_event(
-            Event(
-                at=now,
-                event="session_adopted" if reopened else "session_started",
-                session_id=record.session_id,
-                reason=f"session-start hook ({source})",
-                host=record.host,
-                pid=record.pid,
-            )
+    tx.append_event(
+        Event(
+            at=now,
+            event="session_adopted" if reopened else "session_started",
+            session_id=record.session_id,
+            reason=f"session-start hook ({source})",
+            host=record.host,
+            pid=record.pid,
         )
-    except StoreError as exc:
-        print(f"{PROG} session-start: event not logged: {exc}", file=sys.stderr)
+    )
 
 
 def _opener(
@@ -476,7 +474,10 @@ def session_end(
         reason = validate_label(payload.reason or "other", "reason")
     except InvalidInputError:
         reason = "other"
-    if not config.dir_path.is_dir():
+    store = open_store(
+        config, clock=None if clock is utc_now else clock, lock_timeout=HOOK_LOCK_TIMEOUT_S
+    )
+    if not store.exists():
         return None
     host = socket.gethostname()
     here = Observer(session_id=session_id, host=host, client_pid=lineage.client_pid)
@@ -491,7 +492,6 @@ def session_end(
             return True
         return process_alive(record, here, probe) is False
 
-    store = DirectoryStore(config.dir_path, lock_timeout=HOOK_LOCK_TIMEOUT_S)
     return end_session_record(
         store, session_id, reason, may_end, clock=clock, probe=probe, lock_timeout=None
     )

@@ -99,8 +99,9 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     else:
+        where = runtime.store.location if runtime.store is not None else "the store"
         print(
-            f"{PROG}: session {runtime.service.session_id} recorded in {config.dir_path}, "
+            f"{PROG}: session {runtime.service.session_id} recorded in {where}, "
             f"heartbeat every {config.interval.value:g} s; serving MCP on stdio "
             f"(add to Claude Code: {connect_command()})",
             file=sys.stderr,

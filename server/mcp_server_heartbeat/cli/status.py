@@ -8,7 +8,6 @@ import json
 import os
 import sys
 from collections import Counter
-from dataclasses import asdict
 from typing import TextIO
 
 from ..domain.models import SessionView
@@ -36,15 +35,15 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
             reader.thresholds,
             include_ended=args.all,
         )
-        holder = reader.store.lock_holder(wait=LOCK_WAIT_S) if snapshot.exists else None
+        holder = reader.store.busy_holder(wait=LOCK_WAIT_S) if snapshot.exists else None
         if args.json:
             payload = snapshot.model_dump(mode="json")
-            payload["lock_holder"] = None if holder is None else asdict(holder)
+            payload["lock_holder"] = holder
             stream.write(json.dumps(payload, indent=2) + "\n")
         else:
             lines = render(snapshot, use_colour(stream), args.all)
             if holder is not None:
-                lines.append(f"directory lock: held by {holder.describe()}")
+                lines.append(f"directory lock: held by {holder['description']}")
             stream.write("\n".join(lines) + "\n")
         return EXIT_OK
 

@@ -29,11 +29,10 @@ import json
 import math
 import os
 import socket
-import stat
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -42,11 +41,11 @@ from ..domain.liveness import Observer, Thresholds
 from ..host.config import resolve_config
 from ..host.probe import ProcessProbe, probe_process
 from ..session import readers
+from ..store import open_light_reader
 from . import EXIT_OK
 from .args import flags_of
 
 MAX_STDIN_BYTES = 1024 * 1024
-MAX_RECORD_BYTES = 1024 * 1024
 
 
 def read_input(stream: TextIO) -> dict[str, Any]:
@@ -98,10 +97,11 @@ def render(args: argparse.Namespace, data: Mapping[str, Any], env: Mapping[str, 
         or getattr(args, "session_id", None)
         or env.get("CLAUDE_CODE_SESSION_ID")
     )
+    reader = open_light_reader(config)
     return line_for(
-        Path(config.directory.value),
+        reader.session_records,
         session_id if isinstance(session_id, str) else None,
-        datetime.now(UTC),
+        reader.now(),
         float(config.stale_after.value),
         float(config.idle_after.value),
         socket.gethostname(),
@@ -121,7 +121,7 @@ def _ancestor_pids() -> frozenset[int]:
 
 
 def line_for(
-    directory: Path,
+    records_of: Callable[[], list[dict[str, Any]]],
     session_id: str | None,
     now: datetime,
     stale_after: float,
@@ -132,9 +132,11 @@ def line_for(
 ) -> str:
     """Compose the line: plan and token, heartbeat age, other live sessions, lost claim.
 
-    ``now`` is aware UTC; ``stale_after``/``idle_after`` are seconds. ``ancestors``
-    returns this command's ancestor pids; it is called only when ``session_id``
-    has no record of a running server (after ``/clear``).
+    ``records_of`` returns the session records as plain dicts (the store's light
+    reader, :func:`~mcp_server_heartbeat.store.open_light_reader`). ``now`` is
+    aware UTC; ``stale_after``/``idle_after`` are seconds. ``ancestors`` returns
+    this command's ancestor pids; it is called only when ``session_id`` has no
+    record of a running server (after ``/clear``).
     """
     thresholds = Thresholds(stale_after=stale_after, idle_after=idle_after)
     observer = Observer(session_id=session_id, host=host)
@@ -143,7 +145,7 @@ def line_for(
         return readers.classify(LightRecord.of(record), now, observer, probe, thresholds).status
 
     own: dict[str, Any] | None = None
-    records = scan(directory)
+    records = records_of()
     for record in records:
         if session_id is not None and record.get("session_id") == session_id:
             own = record
@@ -212,48 +214,6 @@ def _conversation_server(
     return max(candidates, key=lambda record: str(record.get("last_heartbeat") or ""))
 
 
-def scan(directory: Path) -> list[dict[str, Any]]:
-    """The session records of ``directory`` as plain dicts (``<id>.json`` whose
-    ``session_id`` matches the name); anything unreadable is skipped. Never
-    follows a link, never blocks on a FIFO, never creates anything."""
-    try:
-        names = [
-            entry.name
-            for entry in os.scandir(directory)
-            if entry.name.endswith(".json") and not entry.name.startswith(".")
-        ]
-    except OSError:
-        return []
-    records = []
-    for name in names:
-        data = _read(directory / name)
-        if data is None:
-            continue
-        try:
-            record = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            continue
-        if isinstance(record, dict) and record.get("session_id") == name[: -len(".json")]:
-            records.append(record)
-    return records
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD_BYTES:
-            return None
-        return os.read(fd, MAX_RECORD_BYTES + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 @dataclass(frozen=True)
 class LightRecord:
     """The fields of a session record that the liveness rules read, parsed from
@@ -317,4 +277,4 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-__all__ = ["LightRecord", "line_for", "read_input", "render", "run", "scan"]
+__all__ = ["LightRecord", "line_for", "read_input", "render", "run"]

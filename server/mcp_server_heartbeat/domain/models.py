@@ -387,14 +387,60 @@ class SessionInfoResult(BaseModel):
     )
 
 
+# -- events ------------------------------------------------------------------------
+
+EventKind = Literal[
+    "session_started",
+    "session_adopted",
+    "session_ended",
+    "claim_granted",
+    "claim_released",
+    "claim_taken_over",
+    "claim_lost",
+]
+"""What happened. ``claim_*`` events other than ``claim_lost`` change the plan's holder."""
+
+TRANSITIONS: frozenset[str] = frozenset({"claim_granted", "claim_taken_over", "claim_released"})
+"""The events that change a plan's holder; their number is the plan's transition count."""
+
+
+class Event(BaseModel):
+    """One entry of the event log: an append-only record of every change of
+    sessions and claims, kept by every store (the directory: ``events.jsonl``).
+
+    ``session_id`` is the session that acted (the new holder on a takeover, the
+    loser on ``claim_lost``). ``fencing_token`` is the token granted, released
+    or lost. ``previous_holder`` is the displaced session on
+    ``claim_taken_over``; ``taken_by`` the new holder on ``claim_lost``.
+    ``force`` is true when a takeover needed ``force=true``.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    at: UtcDatetime = Field(description="When it happened (UTC, the acting session's clock).")
+    event: EventKind
+    session_id: str
+    plan_id: str | None = None
+    fencing_token: int | None = None
+    reason: str | None = None
+    previous_holder: str | None = None
+    taken_by: str | None = None
+    force: bool | None = None
+    host: str | None = None
+    pid: int | None = None
+
+
 __all__ = [
     "SCHEMA_VERSION",
+    "TRANSITIONS",
     "BranchArg",
     "ClaimLost",
     "ClaimOutcome",
     "ClaimRecord",
     "ClaimResult",
     "ConfigValue",
+    "Event",
+    "EventKind",
     "FencingTokenArg",
     "FlagArg",
     "Health",

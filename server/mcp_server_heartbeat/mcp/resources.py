@@ -17,9 +17,7 @@ activity (unlike a tool call, a resource read is not the agent working).
 from __future__ import annotations
 
 from ..domain.errors import InvalidInputError
-from ..domain.models import SessionRecord
 from ..domain.validation import validate_id
-from ..session.observe import plan_report
 from ..session.service import SessionService
 
 
@@ -63,13 +61,7 @@ def plan_json(service: SessionService, plan_id: str) -> str:
         StoreError: its ledger is unreadable.
     """
     validate_id(plan_id, "plan_id")
-    views = {view.session_id: view for view in service.list_sessions(include_ended=True).sessions}
-
-    def status_of(record: SessionRecord) -> str:
-        view = views.get(record.session_id)
-        return "stale" if view is None else view.status
-
-    report = plan_report(service.store, plan_id, status_of)
+    report = service.plan_report(plan_id)
     if report.fencing_token is None and not report.events:
         raise NotFoundError(f"plan {plan_id} was never claimed")
     return report.model_dump_json(indent=2)

@@ -3,7 +3,7 @@ that its claim is still the ledger's.
 
 The decisions and the messages the agent reads are pure
 (:mod:`~mcp_server_heartbeat.domain.lease`); this module reads their inputs
-inside the store's lock (the session's record, the plan's ledger, the
+inside one store transaction (the session's record, the plan's ledger, the
 holder's record and its liveness) and performs the writes a decision names:
 the ledger first (the commit point of a claim), then the records, then the
 event. The result and its message are built after the lock is left.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +29,10 @@ from . import readers
 
 if TYPE_CHECKING:
     from ..domain.liveness import Observer, Thresholds
-    from ..domain.models import TakeoverReason
+    from ..domain.models import EventKind, TakeoverReason
     from ..host.identity import Identity
     from ..host.probe import ProcessProbe
-    from ..store import Store
-    from ..store.directory.events import EventKind
+    from ..store import Store, Transaction
 
 
 class ClaimOperations:
@@ -54,9 +54,8 @@ class ClaimOperations:
         def _current(self) -> SessionRecord: ...
         def _observer(self) -> Observer: ...
         def _beat(self, now: datetime) -> dict[str, Any]: ...
-        def _log(self, kind: EventKind, now: datetime, **fields: Any) -> None: ...
-        @staticmethod
-        def _after_commit(write: Callable[[], None], what: str) -> None: ...
+        def _log(self, tx: Transaction, kind: EventKind, now: datetime, **fields: Any) -> None: ...
+        def _unit(self, timeout: float | None = None) -> AbstractContextManager[Transaction]: ...
         @staticmethod
         def _without_claim(record: SessionRecord) -> SessionRecord: ...
 
@@ -82,19 +81,19 @@ class ClaimOperations:
             return answer()  # the result and its message are built outside the lock
 
     def _claim_locked(self, plan_id: str, force: bool) -> Callable[[], ClaimResult]:
-        """Decide and write a claim inside the store's lock (under the mutex);
+        """Decide and write a claim inside one store transaction (under the mutex);
         returns how to build the result, which happens after the lock is left."""
-        with self.store.lock():
+        with self._unit() as tx:
             now = self._clock()
-            self._sync_claim()
+            self._sync_claim(tx)
             record = self._current()
             decision = lease.decide_own(record, plan_id)
             if decision is not None:
                 return decision.result
-            ledger = self.store.read_claim(plan_id)
+            ledger = tx.read_claim(plan_id)
             holder = None
             if ledger is not None and ledger.holder not in (None, self.session_id):
-                holder = self._holder(ledger, now)
+                holder = self._holder(tx, ledger, now)
             decision = lease.decide_claim(record, plan_id, ledger, holder, force)
             if decision.outcome == "already_yours":
                 assert ledger is not None
@@ -105,24 +104,25 @@ class ClaimOperations:
                         "claimed_at": ledger.claimed_at,
                     }
                 )
-                self.store.write_session(self._record)
+                tx.write_session(self._record)
             elif decision.grants:
                 takeover = None
                 if decision.holder is not None and decision.takeover_reason is not None:
                     takeover = (decision.holder, decision.takeover_reason)
-                token = self._grant(plan_id, ledger, now, takeover=takeover)
+                token = self._grant(tx, plan_id, ledger, now, takeover=takeover)
                 assert token == decision.fencing_token
             return decision.result  # the message is built after the lock is left
 
-    def _holder(self, ledger: ClaimRecord, now: datetime) -> lease.Holder:
+    def _holder(self, tx: Transaction, ledger: ClaimRecord, now: datetime) -> lease.Holder:
         """The ledger's holder with its liveness as this session sees it at ``now``."""
         assert ledger.holder is not None
-        record, on_disk = lease.holder_record(ledger, self.store.read_session(ledger.holder))
+        record, on_disk = lease.holder_record(ledger, tx.read_session(ledger.holder))
         view = readers.view(record, now, self._observer(), self._probe, self.thresholds)
         return lease.Holder(record, view, on_disk)
 
     def _grant(
         self,
+        tx: Transaction,
         plan_id: str,
         ledger: ClaimRecord | None,
         now: datetime,
@@ -130,7 +130,7 @@ class ClaimOperations:
     ) -> int:
         token = lease.next_token(ledger)
         new_ledger = lease.granted_ledger(plan_id, token, self.identity, now, takeover)
-        self.store.write_claim(new_ledger)
+        tx.write_claim(new_ledger)
         update: dict[str, Any] = {
             "plan_id": plan_id,
             "fencing_token": token,
@@ -138,22 +138,18 @@ class ClaimOperations:
             **self._beat(now),
             "last_call_at": now,
         }
-        # The ledger is the commit point: from here on the claim is granted. The
-        # record writes below follow it; if one fails (ENOSPC), the claim still
-        # stands and the next beat rewrites the record (fault suite: disk).
+        # The ledger is the commit point (the store writes it first): if a record
+        # write after it fails (ENOSPC), the claim still stands and the next beat
+        # rewrites the record (fault suite: disk).
         if takeover:
             update["previous_session"] = takeover[0].record.session_id
         self._record = self._current().model_copy(update=update)
         if takeover:
-            self._after_commit(
-                lambda: self._mark_displaced(takeover[0], new_ledger, takeover[1]),
-                f"record of displaced session {takeover[0].record.session_id}",
-            )
-        self._after_commit(
-            lambda: self.store.write_session(self._current()), "this session's record"
-        )
+            self._mark_displaced(tx, takeover[0], new_ledger, takeover[1])
+        tx.write_session(self._current())
         if takeover:
             self._log(
+                tx,
                 "claim_taken_over",
                 now,
                 plan_id=plan_id,
@@ -163,16 +159,18 @@ class ClaimOperations:
                 force=takeover[1] in lease.FORCED_REASONS,
             )
         else:
-            self._log("claim_granted", now, plan_id=plan_id, fencing_token=token)
+            self._log(tx, "claim_granted", now, plan_id=plan_id, fencing_token=token)
         return token
 
-    def _mark_displaced(self, holder: lease.Holder, ledger: ClaimRecord, reason: str) -> None:
+    def _mark_displaced(
+        self, tx: Transaction, holder: lease.Holder, ledger: ClaimRecord, reason: str
+    ) -> None:
         """Clear the displaced holder's claim in its record, so readers of the kata
         schema do not see two sessions on one plan (:func:`~.lease.displaced_record`)."""
         displaced = lease.displaced_record(holder, ledger, reason, self.session_id)
         if displaced is None:
             return
-        self.store.write_session(displaced)
+        tx.write_session(displaced)
 
     def release(
         self,
@@ -212,24 +210,23 @@ class ClaimOperations:
     def _release_locked(
         self, plan_id: str | None, reason: str | None, fencing_token: int | None
     ) -> Callable[[], ReleaseResult]:
-        """Decide and write a release inside the store's lock (under the mutex);
+        """Decide and write a release inside one store transaction (under the mutex);
         returns how to build the result, which happens after the lock is left."""
-        with self.store.lock():
+        with self._unit() as tx:
             now = self._clock()
-            self._sync_claim()
+            self._sync_claim(tx)
             record = self._current()
             decision = lease.decide_release(record, plan_id, fencing_token)
             if decision.outcome != "released":
                 return decision.result  # the message is built after the lock is left
             target = decision.plan_id
-            self._release_ledger(record, now, reason or "released")
+            self._release_ledger(tx, record, now, reason or "released")
             self._record = self._without_claim(record).model_copy(
                 update={**self._beat(now), "last_call_at": now}
             )
-            self._after_commit(
-                lambda: self.store.write_session(self._current()), "this session's record"
-            )
+            tx.write_session(self._current())
             self._log(
+                tx,
                 "claim_released",
                 now,
                 plan_id=target,
@@ -238,28 +235,31 @@ class ClaimOperations:
             )
             return decision.result
 
-    def _release_ledger(self, record: SessionRecord, now: datetime, reason: str) -> bool:
+    def _release_ledger(
+        self, tx: Transaction, record: SessionRecord, now: datetime, reason: str
+    ) -> bool:
         """Free the plan in its ledger if it names this session; True if it did."""
         assert record.plan_id is not None
-        ledger = self.store.read_claim(record.plan_id)
+        ledger = tx.read_claim(record.plan_id)
         if ledger is None or ledger.holder != self.session_id:
             return False
-        self.store.write_claim(lease.released_ledger(ledger, now, reason))
+        tx.write_claim(lease.released_ledger(ledger, now, reason))
         return True
 
-    def _sync_claim(self) -> None:
-        """Check the held claim against the ledger (inside the lock); on loss,
+    def _sync_claim(self, tx: Transaction) -> None:
+        """Check the held claim against the ledger (inside ``tx``); on loss,
         clear it from this session's record and remember the loss."""
         record = self._current()
         if record.plan_id is None:
             return
-        ledger = self.store.read_claim(record.plan_id)
+        ledger = tx.read_claim(record.plan_id)
         loss = lease.detect_loss(self.session_id, record, ledger)
         if loss is None:
             return
         self._unreported_loss = loss
         self._record = self._without_claim(record).model_copy(update={"claim_lost": loss})
         self._log(
+            tx,
             "claim_lost",
             self._clock(),
             plan_id=loss.plan_id,

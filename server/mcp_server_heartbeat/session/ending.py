@@ -5,7 +5,7 @@ on behalf of a server that is gone (the SessionEnd hook).
 Rules (design "Lifecycle" and invariant 7):
 
 * **A clean end releases the claim** in the ledger (only if the ledger still
-  names this session) and marks the record ended, inside the store's lock.
+  names this session) and marks the record ended, inside the store's transaction.
 * **A superseded process writes nothing.** When the record of its id now
   belongs to another process (which adopted it after proof of this one's
   death), ending here would end another live process's record.
@@ -26,16 +26,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..domain.clock import Clock, utc_now
+from ..domain.clock import Clock
 from ..domain.errors import StoreBusyError
 from ..domain.models import SessionRecord
 from ..domain.validation import validate_id
 from ..host.probe import ProcessProbe, probe_process
-from ..store import Store
+from ..store import Store, Transaction
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from ..domain.models import EventKind
     from ..host.identity import Identity
-    from ..store.directory.events import EventKind
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +73,15 @@ class SessionEnding:
         @property
         def session_id(self) -> str: ...
         def _current(self) -> SessionRecord: ...
-        def _sync_claim(self) -> None: ...
-        def _release_ledger(self, record: SessionRecord, now: datetime, reason: str) -> bool: ...
+        def _sync_claim(self, tx: Transaction) -> None: ...
+        def _release_ledger(
+            self, tx: Transaction, record: SessionRecord, now: datetime, reason: str
+        ) -> bool: ...
         @staticmethod
         def _without_claim(record: SessionRecord) -> SessionRecord: ...
         def _beat(self, now: datetime) -> dict[str, Any]: ...
-        def _log(self, kind: EventKind, now: datetime, **fields: Any) -> None: ...
+        def _log(self, tx: Transaction, kind: EventKind, now: datetime, **fields: Any) -> None: ...
+        def _unit(self, timeout: float | None = None) -> AbstractContextManager[Transaction]: ...
 
     def end(self, reason: str, lock_timeout: float | None = None) -> None:
         """End this session cleanly: release its claim, set ``ended_at`` and
@@ -94,44 +99,55 @@ class SessionEnding:
         try:
             if self._ended or self._record is None:
                 return
-            with self.store.lock(lock_timeout):
-                now = self._clock()
-                if self._superseded():
-                    return
-                if self._discard(reason, now):
-                    return
-                self._sync_claim()
-                record = self._current()
-                released: SessionRecord | None = None
-                if record.plan_id is not None:
-                    if self._release_ledger(record, now, f"session ended: {reason}"):
-                        released = record
-                    record = self._without_claim(record)
-                record = record.model_copy(
-                    update={**self._beat(now), "ended_at": now, "end_reason": reason}
-                )
-                self.store.write_session(record)
-                self._record = record
-                if released is not None:
-                    self._log(
-                        "claim_released",
-                        now,
-                        plan_id=released.plan_id,
-                        fencing_token=released.fencing_token,
-                        reason=f"session ended: {reason}",
-                    )
-                self._log("session_ended", now, reason=reason)
-                self._ended = True
+            with self._unit(lock_timeout) as tx:
+                self.end_within(tx, reason)
         finally:
             self._mutex.release()
 
-    def _superseded(self) -> bool:
+    def end_within(self, tx: Transaction, reason: str) -> None:
+        """End this session inside ``tx``, the unit of work of :meth:`end` or of
+        :func:`end_session_record` (which judged the record in the same one):
+        release its claim in the ledger, set ``ended_at``/``end_reason``, or
+        discard a record not worth keeping. Does nothing once ended. The writes
+        commit with ``tx``."""
+        if self._ended or self._record is None:
+            return
+        now = self._clock()
+        if self._superseded(tx):
+            return
+        if self._discard(tx, reason, now):
+            return
+        self._sync_claim(tx)
+        record = self._current()
+        released: SessionRecord | None = None
+        if record.plan_id is not None:
+            if self._release_ledger(tx, record, now, f"session ended: {reason}"):
+                released = record
+            record = self._without_claim(record)
+        record = record.model_copy(
+            update={**self._beat(now), "ended_at": now, "end_reason": reason}
+        )
+        tx.write_session(record)
+        self._record = record
+        if released is not None:
+            self._log(
+                tx,
+                "claim_released",
+                now,
+                plan_id=released.plan_id,
+                fencing_token=released.fencing_token,
+                reason=f"session ended: {reason}",
+            )
+        self._log(tx, "session_ended", now, reason=reason)
+        self._ended = True
+
+    def _superseded(self, tx: Transaction) -> bool:
         """True (and this session is over) when the record of this id on disk now
         belongs to another process, which adopted it after proof of this one's
         death (a wrong proof, or a process resumed from a stop): ending it here
         would end another live process's record and release its claim (design
         invariant 7), so nothing is written."""
-        disk = self.store.read_session(self.session_id)
+        disk = tx.read_session(self.session_id)
         ident = self.identity
         if disk is None or (disk.host, disk.pid) == (ident.host, ident.pid):
             return False
@@ -146,9 +162,9 @@ class SessionEnding:
         self._ended = True
         return True
 
-    def _discard(self, reason: str, now: datetime) -> bool:
+    def _discard(self, tx: Transaction, reason: str, now: datetime) -> bool:
         """Remove this session's record instead of ending it, when nothing in it is
-        worth reading (inside the store's lock; see :data:`DISCARD_WITHIN_S`).
+        worth reading (inside the store's transaction; see :data:`DISCARD_WITHIN_S`).
 
         Only a record that is still this process's own (same host, pid and
         process start, not adopted since) is removed: one another process
@@ -169,7 +185,7 @@ class SessionEnding:
             or record.plan_id is not None
         ):
             return False
-        disk = self.store.read_session(self.session_id)
+        disk = tx.read_session(self.session_id)
         ident = self.identity
         if disk is None or (disk.host, disk.pid, disk.pid_started_at, disk.adopted_at) != (
             ident.host,
@@ -178,11 +194,11 @@ class SessionEnding:
             None,
         ):
             return False
-        self.store.delete_session(self.session_id)
+        tx.delete_session(self.session_id)
         self._record = record.model_copy(
             update={"last_heartbeat": now, "ended_at": now, "end_reason": reason}
         )
-        self._log("session_ended", now, reason=reason, discarded=True)
+        self._log(tx, "session_ended", now, reason=reason, discarded=True)
         self._ended = True
         return True
 
@@ -192,20 +208,19 @@ def end_session_record(
     session_id: str,
     reason: str,
     may_end: Callable[[SessionRecord], bool],
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
     probe: ProcessProbe = probe_process,
     lock_timeout: float | None = None,
 ) -> SessionRecord | None:
     """End a session recorded by another process, with the rules of :meth:`SessionService.end`.
 
     For callers that are not the session's server, such as Claude Code's
-    SessionEnd hook: inside the store's lock, read ``<session_id>``'s record;
+    SessionEnd hook: in one transaction, read ``<session_id>``'s record;
     when it exists, has not ended and ``may_end(record)`` agrees (the caller's
     proof that no server process still owns it), release its claim in the
     claim ledger (only if the ledger still names this session) and mark it
-    ended with ``reason`` — the same code path as the server's own shutdown.
-    ``Store.lock`` is re-entered by :meth:`SessionService.end`; the directory
-    store's lock is re-entrant within one thread.
+    ended with ``reason`` — the same code path as the server's own shutdown
+    (:meth:`SessionEnding.end_within`), in the same transaction.
 
     Returns:
         The ended record, or None when there was nothing to end (no record,
@@ -216,15 +231,15 @@ def end_session_record(
         StoreError, StoreBusyError: nothing was changed.
     """
     validate_id(session_id, "session_id")
-    with store.lock(lock_timeout):
-        record = store.read_session(session_id)
+    with store.transaction(lock_timeout) as tx:
+        record = tx.read_session(session_id)
         if record is None or record.ended_at is not None or not may_end(record):
             return None
         from .service import SessionService  # the service mixes this module in
 
         service = SessionService.for_record(store, record, clock=clock, probe=probe)
-        service.end(reason, lock_timeout)
-        return service.record
+        service.end_within(tx, reason)
+    return service.record
 
 
 __all__ = ["CLEAN_END_REASONS", "DISCARD_WITHIN_S", "SessionEnding", "end_session_record"]

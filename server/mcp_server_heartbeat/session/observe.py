@@ -20,11 +20,18 @@ from pydantic import BaseModel, Field
 from ..domain.clock import format_duration
 from ..domain.errors import InvalidInputError
 from ..domain.liveness import Observer, Thresholds
-from ..domain.models import ClaimRecord, SessionRecord, SessionView, Unreadable, UtcDatetime
+from ..domain.models import (
+    TRANSITIONS,
+    ClaimRecord,
+    Event,
+    SessionRecord,
+    SessionView,
+    Unreadable,
+    UtcDatetime,
+)
 from ..domain.validation import validate_id
 from ..host.probe import ProcessProbe
 from ..store import Store
-from ..store.directory.events import TRANSITIONS, Event
 from .readers import by_status, classify, sessions_with_liveness
 
 SHORT_ID_CHARS = 8
@@ -136,7 +143,7 @@ def read_snapshot(
     ]
     return Snapshot(
         directory=store.location,
-        exists=_exists(store),
+        exists=store.exists(),
         generated_at=now,
         stale_after_s=thresholds.stale_after,
         sessions=views,
@@ -158,11 +165,6 @@ def _claim_view(ledger: ClaimRecord, now: datetime, holder: SessionView | None) 
         takeover_reason=ledger.takeover_reason,
         holder_status=None if holder is None else holder.status,
     )
-
-
-def _exists(store: Store) -> bool:
-    directory = getattr(store, "directory", None)
-    return True if directory is None else bool(directory.is_dir())
 
 
 # -- plans ---------------------------------------------------------------------
@@ -211,7 +213,7 @@ def plan_report(
     """
     validate_id(plan_id, "plan_id")
     ledger = store.read_claim(plan_id)
-    events = plan_events(store.read_events(), plan_id)
+    events = store.plan_history(plan_id, recent) if recent > 0 else []
     holder_status = None
     if ledger is not None and ledger.holder is not None:
         record = store.read_session(ledger.holder)
@@ -225,8 +227,8 @@ def plan_report(
         fencing_token=None if ledger is None else ledger.fencing_token,
         claimed_at=None if ledger is None else ledger.claimed_at,
         released_at=None if ledger is None else ledger.released_at,
-        transitions=sum(1 for event in events if event.event in TRANSITIONS),
-        events=events[-recent:] if recent > 0 else [],
+        transitions=store.count_plan_events(plan_id, TRANSITIONS),
+        events=events,
     )
 
 
@@ -341,8 +343,8 @@ def collect_garbage(
     """Remove records of ended and dead sessions last seen more than
     ``older_than_s`` seconds ago, and events older than that.
 
-    Safe by construction: it runs inside the store's lock and judges every
-    record there, so a session adopted or revived meanwhile is kept. It never
+    Safe by construction: it judges every record inside one store transaction
+    and deletes there, so a session adopted or revived meanwhile is kept. It never
     removes a session that is active, idle or stale (not proven dead), nor one
     a claim ledger still names as holder, and it never touches ``claims/``
     ledgers (the fencing-token high-water marks) or unreadable files. It also
@@ -357,9 +359,9 @@ def collect_garbage(
     cutoff = now - timedelta(seconds=older_than_s)
     removed: list[Removed] = []
     kept = 0
-    with store.lock():
-        # Events first: if pruning fails (disk full), nothing has been removed yet.
-        dropped = store.prune_events(cutoff, dry_run=dry_run)
+    # Events first: if pruning fails (disk full), nothing has been removed yet.
+    dropped = store.prune_events(cutoff, dry_run=dry_run)
+    with store.transaction() as tx:
         records, _ = store.list_sessions()
         holders = {ledger.holder for ledger in store.iter_claims() if ledger.holder}
         for record in records:
@@ -374,7 +376,7 @@ def collect_garbage(
                 kept += 1
                 continue
             if not dry_run:
-                store.delete_session(record.session_id)
+                tx.delete_session(record.session_id)
             removed.append(
                 Removed(
                     session_id=record.session_id,
@@ -383,10 +385,11 @@ def collect_garbage(
                     age_s=round((now - last_seen).total_seconds(), 3),
                 )
             )
-        # A write in flight is under this lock too; the extra minute is for safety.
-        debris = store.prune_temp_files(
-            min(cutoff, now - timedelta(seconds=TEMP_FILE_GRACE_S)), dry_run=dry_run
-        )
+    # A write in flight holds the store's lock, which pruning takes too; the extra
+    # minute is for safety.
+    debris = store.prune_temp_files(
+        min(cutoff, now - timedelta(seconds=TEMP_FILE_GRACE_S)), dry_run=dry_run
+    )
     return GcReport(
         dry_run=dry_run,
         older_than_s=older_than_s,

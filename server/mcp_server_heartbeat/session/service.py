@@ -30,7 +30,8 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +42,8 @@ from ..domain.liveness import Observer, Thresholds
 from ..domain.liveness import may_adopt as liveness_may_adopt
 from ..domain.models import (
     ClaimLost,
+    Event,
+    EventKind,
     HeartbeatResult,
     ListResult,
     SessionRecord,
@@ -54,11 +57,11 @@ from ..domain.validation import (
 )
 from ..host.identity import Identity, read_boot_id
 from ..host.probe import ProcessProbe, probe_process
-from ..store import Store
-from ..store.directory.events import Event, EventKind
+from ..store import Store, Transaction
 from . import readers
 from .claims import ClaimOperations
 from .ending import CLEAN_END_REASONS, DISCARD_WITHIN_S, SessionEnding, end_session_record
+from .observe import PlanReport, plan_report
 from .readers import STATUSES
 from .records import Opener, Opening, open_record
 
@@ -78,7 +81,8 @@ class SessionService(ClaimOperations, SessionEnding):
         thresholds: stale and idle limits in seconds.
         interval: the background heartbeat's period in seconds (recorded as
             ``heartbeat_interval_s`` for readers).
-        clock: returns aware UTC now; injected by tests.
+        clock: returns aware UTC now, for judgments and timestamps; default:
+            the store's clock (:meth:`~.Store.now`). Injected by tests.
         probe: proves processes dead; injected by tests.
         tag_kinds: the accepted ``tags.kind`` values, or None for any
             kebab-case kind (``session_tracking.tags.kinds``).
@@ -95,7 +99,7 @@ class SessionService(ClaimOperations, SessionEnding):
         identity: Identity,
         thresholds: Thresholds,
         interval: float,
-        clock: Clock = utc_now,
+        clock: Clock | None = None,
         probe: ProcessProbe = probe_process,
         tag_kinds: Collection[str] | None = None,
         monotonic: Callable[[], float] | None = None,
@@ -106,15 +110,17 @@ class SessionService(ClaimOperations, SessionEnding):
         self.identity = identity
         self.thresholds = thresholds
         self.interval = interval
-        self._clock = clock
+        # Liveness is judged with the store's clock unless one is injected.
+        self._clock: Clock = clock if clock is not None else store.now
+        system = clock is None or clock is utc_now
         self._probe = probe
         self._mutex = threading.RLock()
         # This session's own age comes from a monotonic clock (immune to wall-clock
         # steps); with an injected wall clock and no monotonic one, tests move both.
         self._monotonic = monotonic or (
-            time.monotonic if clock is utc_now else (lambda: clock().timestamp())
+            time.monotonic if system else (lambda: self._clock().timestamp())
         )
-        self._boottime = boottime or (boottime_now if clock is utc_now else None)
+        self._boottime = boottime or (boottime_now if system else None)
         self.continues: str | None = None
         """The id this server was started with when a live process held it (it then
         runs under a new id that continues it); None otherwise."""
@@ -131,7 +137,7 @@ class SessionService(ClaimOperations, SessionEnding):
         cls,
         store: Store,
         record: SessionRecord,
-        clock: Clock = utc_now,
+        clock: Clock | None = None,
         probe: ProcessProbe = probe_process,
     ) -> SessionService:
         """A service acting for a session recorded by another process (its identity
@@ -216,6 +222,37 @@ class SessionService(ClaimOperations, SessionEnding):
             boottime = self._boottime()
         return {"last_heartbeat": now, "last_heartbeat_boottime": boottime}
 
+    @contextmanager
+    def _unit(self, timeout: float | None = None) -> Iterator[Transaction]:
+        """A store transaction whose effect on this session's in-memory state is
+        undone with it: when the block raises or the commit point fails, the
+        record, claim loss and id are what they were before (nothing was written)."""
+        saved = (
+            self._record_value,
+            self._beat_anchor,
+            self._unreported_loss,
+            self._ended,
+            self._adopted,
+            self._started_mono,
+            self.identity,
+            self.continues,
+        )
+        try:
+            with self.store.transaction(timeout) as tx:
+                yield tx
+        except BaseException:
+            (
+                self._record_value,
+                self._beat_anchor,
+                self._unreported_loss,
+                self._ended,
+                self._adopted,
+                self._started_mono,
+                self.identity,
+                self.continues,
+            ) = saved
+            raise
+
     def start(self) -> SessionRecord:
         """Write this session's record, adopting an existing one with the same id
         when :func:`~.liveness.may_adopt` allows it.
@@ -230,23 +267,24 @@ class SessionService(ClaimOperations, SessionEnding):
         Raises:
             StoreError, StoreBusyError: the record could not be written.
         """
-        with self._mutex, self.store.lock():
+        with self._mutex, self._unit() as tx:
             now = self._clock()
-            old = self.store.read_session(self.identity.session_id)
+            old = tx.read_session(self.identity.session_id)
             opening = self._open(old, now)
             if opening.continue_under_new_id:
                 assert old is not None
-                old = self._continue_under_new_id(old)
+                old = self._continue_under_new_id(tx, old)
                 opening = self._open(old, now, may_adopt=lambda _old: True)
             record = opening.record
             assert record is not None
             if old is not None:
-                record = self._adopt_claim(record, old)
+                record = self._adopt_claim(tx, record, old)
             self._record = record
-            self.store.write_session(record)
+            tx.write_session(record)
             self._adopted = old is not None
             self._started_mono = self._monotonic()
             self._log(
+                tx,
                 "session_adopted" if old is not None else "session_started",
                 now,
                 plan_id=record.plan_id,
@@ -270,7 +308,7 @@ class SessionService(ClaimOperations, SessionEnding):
         beat = self._beat(now)
         return open_record(old, opener, now, rule, boottime=beat["last_heartbeat_boottime"])
 
-    def _continue_under_new_id(self, live: SessionRecord) -> SessionRecord | None:
+    def _continue_under_new_id(self, tx: Transaction, live: SessionRecord) -> SessionRecord | None:
         """Switch this session to a new id because ``live``'s process may still run
         (inside the store's lock). The new id is the first of ``<id>-2``,
         ``<id>-3``, ... (the original shortened to stay a valid id) whose record
@@ -283,7 +321,7 @@ class SessionService(ClaimOperations, SessionEnding):
         for n in range(2, 10_000):
             suffix = f"-{n}"
             candidate = validate_id(original[: ID_MAX_CHARS - len(suffix)] + suffix, "session_id")
-            existing = self.store.read_session(candidate)
+            existing = tx.read_session(candidate)
             if existing is None or liveness_may_adopt(existing, observer, self._probe):
                 adopt = existing
                 break
@@ -306,15 +344,17 @@ class SessionService(ClaimOperations, SessionEnding):
         self.continues = original
         return adopt
 
-    def _adopt_claim(self, record: SessionRecord, old: SessionRecord) -> SessionRecord:
+    def _adopt_claim(
+        self, tx: Transaction, record: SessionRecord, old: SessionRecord
+    ) -> SessionRecord:
         """Keep the claim of an adopted record when the ledger still names this id."""
         if old.plan_id is None:
             return record
-        ledger = self.store.read_claim(old.plan_id)
+        ledger = tx.read_claim(old.plan_id)
         if ledger is None or ledger.holder != record.session_id:
             return record
         ident = self.identity
-        self.store.write_claim(
+        tx.write_claim(
             ledger.model_copy(
                 update={
                     "holder_host": ident.host,
@@ -398,46 +438,31 @@ class SessionService(ClaimOperations, SessionEnding):
             self._record = self._current().model_copy(update={"last_call_at": self._clock()})
 
     def _write_own(self, agent_call: bool, update: Mapping[str, Any] | None = None) -> None:
-        with self.store.lock():
+        with self._unit() as tx:
             now = self._clock()
-            self._sync_claim()
+            self._sync_claim(tx)
             changes: dict[str, Any] = {**self._beat(now), **(update or {})}
             if agent_call:
                 changes["last_call_at"] = now
             record = self._current().model_copy(update=changes)
-            self.store.write_session(record)
+            tx.write_session(record)
             self._record = record
 
-    @staticmethod
-    def _after_commit(write: Callable[[], None], what: str) -> None:
-        """Run a record write that follows a committed ledger change; a failure is
-        logged, not raised: the claim or release already happened."""
-        try:
-            write()
-        except StoreError as exc:
-            log.warning("%s not written (the next heartbeat retries): %s", what, exc)
-
-    def _log(self, kind: EventKind, now: datetime, **fields: Any) -> None:
-        """Append an event for a change just written (inside the store's lock).
-
-        The change itself is the truth: if the log cannot be written the change
-        stands and the failure is logged to stderr, rather than failing a claim
-        that is already granted.
-        """
+    def _log(self, tx: Transaction, kind: EventKind, now: datetime, **fields: Any) -> None:
+        """Append an event for a change made in ``tx``; it is written at commit,
+        after the change (the store logs, and does not raise, a failure to write it:
+        the change itself is the truth)."""
         ident = self.identity
-        try:
-            self.store.append_event(
-                Event(
-                    at=now,
-                    event=kind,
-                    session_id=self.session_id,
-                    host=ident.host,
-                    pid=ident.pid,
-                    **fields,
-                )
+        tx.append_event(
+            Event(
+                at=now,
+                event=kind,
+                session_id=self.session_id,
+                host=ident.host,
+                pid=ident.pid,
+                **fields,
             )
-        except StoreError as exc:
-            log.warning("event %s not logged: %s", kind, exc)
+        )
 
     # -- reading ------------------------------------------------------------------
 
@@ -473,6 +498,23 @@ class SessionService(ClaimOperations, SessionEnding):
             include_ended=include_ended,
         )
         return ListResult(sessions=views, unreadable=unreadable)
+
+    def plan_report(self, plan_id: str) -> PlanReport:
+        """The plan's holder, fencing token, transition count and recent events,
+        with the holder's status as this session sees it (the resource
+        ``heartbeat://plans/{plan_id}``). Reads only.
+
+        Raises:
+            InvalidInputError: ``plan_id`` is not a valid id.
+            StoreError: its ledger is unreadable.
+        """
+        views = {view.session_id: view for view in self.list_sessions(include_ended=True).sessions}
+
+        def status_of(record: SessionRecord) -> str:
+            view = views.get(record.session_id)
+            return "stale" if view is None else view.status
+
+        return plan_report(self.store, plan_id, status_of)
 
     def view_self(self) -> SessionView:
         """This session's view, from memory (what the next write will store)."""

@@ -1,22 +1,34 @@
 """The storage seam: everything the service needs from storage, and nothing more.
 
-The service talks to a :class:`Store`; the heartbeat directory
-(:class:`~mcp_server_heartbeat.store.files.DirectoryStore`) is the default and
-embedded implementation. A PostgreSQL store (sessions on several machines)
-implements the same protocol: ``lock()`` becomes a transaction holding an
-advisory lock, the records become rows. Nothing above this seam changes.
+The service, the hooks and every CLI command get their store from
+:func:`open_store`, the one place a backend is chosen; nothing outside this
+package names a concrete store. Backends: the heartbeat directory
+(``store/directory``, the default and embedded one) and :mod:`.memory` (the
+executable reference and test double). A PostgreSQL store (sessions on several
+machines) implements the same protocol: a transaction becomes a database
+transaction, the records become rows, "now" the database's clock.
 
-Contract every implementation keeps:
+Contract every implementation keeps (proven by ``tests/contract``):
 
-* ``lock()`` is an exclusive section across every process sharing the store;
-  every read-modify-write of sessions or claims happens inside it. It raises
-  :class:`~mcp_server_heartbeat.errors.StoreBusyError` after its timeout. It is
-  re-entrant within one thread (``end_session_record`` ends a session inside
-  the section in which it judged it).
+* :meth:`Store.transaction` is a unit of work, exclusive across every process
+  sharing the store: a claim, release, takeover, start or end reads and writes
+  ledger, record and event inside one, and it commits all or nothing. It
+  raises :class:`~mcp_server_heartbeat.domain.errors.StoreBusyError` after its
+  timeout and is not re-entrant (a second transaction in the same thread
+  raises RuntimeError). Reads inside it see its own writes. An exception inside
+  the block discards every write.
+* The commit point is the claim ledgers (or, when none was written, the
+  session records): if it fails, :class:`~.StoreError` is raised and nothing
+  is written. What follows it (session records, events) may fail without
+  undoing the claim; the failure is logged and the next heartbeat repairs the
+  record. A database commits it all at once.
 * A write is atomic: a reader sees the old record or the new one, never a mix.
-* Readers (``read_*``, ``list_*``) never modify the store and need no lock.
-* ``write_claim`` never lowers a plan's ``fencing_token``.
+* Readers (``read_*``, ``list_*``, ``iter_*``, ``plan_history``) never modify
+  the store and need no transaction.
+* A claim ledger's ``fencing_token`` never goes down.
 * The event log is append-only; only ``prune_events`` (``gc``) shortens it.
+* :meth:`Store.now` is the clock liveness is judged with (the local clock for
+  the directory, the database's clock for a database).
 """
 
 from __future__ import annotations
@@ -24,31 +36,93 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..domain.models import ClaimRecord, SessionRecord, Unreadable
-from .directory.events import Event
+if TYPE_CHECKING:  # the status line imports this package and must not load pydantic
+    from ..domain.clock import Clock
+    from ..domain.models import ClaimRecord, Event, SessionRecord, Unreadable
+    from ..host.config import Config
+
+DIRECTORY_SCHEME = "directory"
+"""The only backend today: the heartbeat directory named by the configuration."""
+ACCEPTED_SCHEMES = (DIRECTORY_SCHEME,)
+
+
+class Transaction(Protocol):
+    """One unit of work (see :meth:`Store.transaction`): writes are buffered and
+    applied together at commit; reads see this transaction's own writes."""
+
+    def now(self) -> datetime:
+        """The store's clock (aware UTC): the "now" of every judgment in this unit."""
+        ...
+
+    def read_session(self, session_id: str) -> SessionRecord | None:
+        """The session's record as this transaction sees it, or None when missing
+        or unreadable."""
+        ...
+
+    def write_session(self, record: SessionRecord) -> None:
+        """Create or replace the session's record at commit."""
+        ...
+
+    def delete_session(self, session_id: str) -> bool:
+        """Remove the session's record at commit (``gc``, the discard rule); False
+        if it is already gone. Claim ledgers are never deleted."""
+        ...
+
+    def read_claim(self, plan_id: str) -> ClaimRecord | None:
+        """The plan's claim ledger as this transaction sees it, or None if the plan
+        was never claimed. Raises StoreError when it exists but cannot be read."""
+        ...
+
+    def write_claim(self, claim: ClaimRecord) -> None:
+        """Create or replace the plan's ledger at commit (the commit point).
+        Raises StoreError when it would lower the plan's fencing token."""
+        ...
+
+    def append_event(self, event: Event) -> None:
+        """Append one event to the log at commit, after the change it records."""
+        ...
 
 
 class Store(Protocol):
-    """Where session records and plan claims live (see module doc for the contract)."""
+    """Where session records, claim ledgers and events live (see module doc)."""
 
     @property
     def location(self) -> str:
         """A human-readable address of the store (a directory path, a DSN without secrets)."""
         ...
 
-    def lock(self, timeout: float | None = None) -> AbstractContextManager[None]:
-        """Exclusive section across processes, waiting at most ``timeout`` seconds
-        (None: the store's default). Raises StoreBusyError on timeout."""
+    def prepare(self) -> list[str]:
+        """Create the layout (directory, schema) if missing; returns warnings for a
+        person, empty when all is well. Raises StoreError."""
+        ...
+
+    def exists(self) -> bool:
+        """False when nothing was ever recorded (readers then show an empty store)."""
+        ...
+
+    def now(self) -> datetime:
+        """The store's clock (aware UTC), for liveness judgments."""
+        ...
+
+    def transaction(self, timeout: float | None = None) -> AbstractContextManager[Transaction]:
+        """An exclusive unit of work, waiting at most ``timeout`` seconds (None:
+        the store's default) for other units. Commits on normal exit, discards
+        on exception. Raises StoreBusyError on timeout, StoreError when the
+        commit point fails, RuntimeError when re-entered in one thread."""
+        ...
+
+    def busy_holder(self, wait: float = 0.0) -> dict[str, Any] | None:
+        """Who holds the store's exclusive section now, or None when nobody does
+        (or after ``wait`` seconds nobody still does), or when the store cannot
+        tell: the backend's facts (e.g. ``pid``, ``session_id``) and
+        ``description``, a sentence for a person (with how to resume a stopped
+        holder). Informational (``status``); never needed for correctness."""
         ...
 
     def read_session(self, session_id: str) -> SessionRecord | None:
-        """The session's record, or None when missing or unreadable."""
-        ...
-
-    def write_session(self, record: SessionRecord) -> None:
-        """Create or replace the session's record atomically. Raises StoreError."""
+        """The session's committed record, or None when missing or unreadable."""
         ...
 
     def list_sessions(self) -> tuple[list[SessionRecord], list[Unreadable]]:
@@ -56,41 +130,140 @@ class Store(Protocol):
         ...
 
     def read_claim(self, plan_id: str) -> ClaimRecord | None:
-        """The plan's claim ledger, or None if the plan was never claimed."""
-        ...
-
-    def write_claim(self, claim: ClaimRecord) -> None:
-        """Create or replace the plan's claim ledger atomically. Raises StoreError."""
+        """The plan's claim ledger, or None if never claimed. Raises StoreError
+        when it exists but cannot be read."""
         ...
 
     def iter_claims(self) -> Iterator[ClaimRecord]:
         """Every readable claim ledger (held or free)."""
         ...
 
-    def append_event(self, event: Event) -> None:
-        """Append one event to the event log; called inside ``lock()``, right after
-        the change it records. Raises StoreError."""
-        ...
-
     def read_events(self) -> list[Event]:
-        """Every readable event, oldest first. Reads only."""
+        """Every readable event, oldest first."""
         ...
 
-    def delete_session(self, session_id: str) -> bool:
-        """Remove a session's record (``gc``, inside ``lock()``); False if it was
-        already gone. Claim ledgers are never deleted. Raises StoreError."""
+    def plan_history(self, plan_id: str, limit: int | None) -> list[Event]:
+        """The ``limit`` most recent events of ``plan_id`` (None: all), oldest first,
+        without reading more of the log than that needs."""
+        ...
+
+    def count_plan_events(self, plan_id: str, kinds: frozenset[str]) -> int:
+        """How many events of ``plan_id`` of the given kinds the log holds (e.g.
+        :data:`~mcp_server_heartbeat.domain.models.TRANSITIONS`)."""
+        ...
+
+    def unreadable_events(self) -> int:
+        """How many entries of the event log cannot be read (torn, foreign); 0 for
+        a store that cannot hold such entries."""
+        ...
+
+    def prune_events(self, before: datetime, dry_run: bool = False) -> int:
+        """Drop events older than ``before`` (UTC), exclusive with transactions (do
+        not call inside one); returns how many were (or would be) dropped.
+        Raises StoreError, StoreBusyError."""
         ...
 
     def prune_temp_files(self, before: datetime, dry_run: bool = False) -> list[str]:
         """Remove the debris of writes killed before they completed, last modified
-        before ``before`` (UTC), inside ``lock()``; returns their names. A store
-        with no such debris returns []. Raises StoreError."""
-        ...
-
-    def prune_events(self, before: datetime, dry_run: bool = False) -> int:
-        """Drop events older than ``before`` (UTC) inside ``lock()``; returns how
-        many were (or, with ``dry_run``, would be) dropped. Raises StoreError."""
+        before ``before`` (UTC), exclusive with transactions (do not call inside
+        one); returns their names. A store with no such debris returns []."""
         ...
 
 
-__all__ = ["Store"]
+class LightReader(Protocol):
+    """The pydantic-free read path of the status line (runs on every refresh)."""
+
+    def session_records(self) -> list[dict[str, Any]]:
+        """Every readable session record as a plain dict; unreadable ones skipped.
+        Never writes, never blocks, never raises for a missing store."""
+        ...
+
+    def now(self) -> datetime:
+        """The store's clock (aware UTC), as :meth:`Store.now`."""
+        ...
+
+
+def store_scheme(url: str | None) -> str:
+    """The backend a store URL names: ``directory`` for None (the configuration's
+    heartbeat directory) or a ``directory`` URL; otherwise the URL's scheme.
+
+    Raises:
+        ConfigError: a scheme this version cannot open, naming the accepted ones.
+    """
+    if url is None:
+        return DIRECTORY_SCHEME
+    scheme = url.split("://", 1)[0].lower() if "://" in url else url.lower()
+    if scheme not in ACCEPTED_SCHEMES:
+        _unknown(url, scheme)
+    return scheme
+
+
+def open_store(
+    config: Config,
+    clock: Clock | None = None,
+    lock_timeout: float | None = None,
+    url: str | None = None,
+) -> Store:
+    """The store to use: the one place a backend is chosen.
+
+    Today that is the heartbeat directory ``config`` names; ``url`` (for a later
+    ``postgresql://`` setting) is checked here and refused unless it names the
+    directory. Construction writes nothing; :meth:`Store.prepare` creates the layout.
+
+    Args:
+        clock: the store's clock for liveness judgments (default: the system's
+            UTC clock); tests inject a fake one.
+        lock_timeout: the default wait of :meth:`Store.transaction`, seconds.
+        url: a store URL; None for the configuration's heartbeat directory.
+
+    Raises:
+        ConfigError: ``url`` names a store this version cannot open.
+    """
+    scheme = store_scheme(url)
+    if scheme == DIRECTORY_SCHEME:
+        from .directory.store import DirectoryStore
+
+        options: dict[str, Any] = {}
+        if clock is not None:
+            options["clock"] = clock
+        if lock_timeout is not None:
+            options["lock_timeout"] = lock_timeout
+        return DirectoryStore(config.dir_path, **options)
+    # Team mode adds: if scheme == "postgresql": return PostgresStore(url, ...)
+    return _unknown(url or "", scheme)  # pragma: no cover - store_scheme refused it
+
+
+def open_light_reader(config: Config, url: str | None = None) -> LightReader:
+    """The pydantic-free reader of the store (see :func:`open_store`), for the status line.
+
+    Raises:
+        ConfigError: ``url`` names a store this version cannot open.
+    """
+    scheme = store_scheme(url)
+    if scheme == DIRECTORY_SCHEME:
+        from .directory.light import LightDirectoryReader
+
+        return LightDirectoryReader(config.dir_path)
+    return _unknown(url or "", scheme)  # pragma: no cover - store_scheme refused it
+
+
+def _unknown(url: str, scheme: str) -> Any:
+    from ..domain.errors import ConfigError
+
+    # Only the scheme is named: a URL may carry a password.
+    raise ConfigError(
+        f"store scheme {scheme!r} is not accepted: this version opens only the heartbeat "
+        f"directory ({', '.join(repr(name) for name in ACCEPTED_SCHEMES)}, or no store URL); "
+        "postgresql:// is not supported yet"
+    )
+
+
+__all__ = [
+    "ACCEPTED_SCHEMES",
+    "LightReader",
+    "Store",
+    "Transaction",
+    "open_light_reader",
+    "open_store",
+    "store_scheme",
+]

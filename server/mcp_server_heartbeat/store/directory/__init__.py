@@ -1,5 +1,23 @@
-"""The heartbeat directory: the default, embedded store (see :mod:`.store`)."""
+"""The heartbeat directory: the default, embedded store (see :mod:`..store`).
 
-from .store import DirectoryStore
+``DirectoryStore`` is imported lazily: the status line reads through
+:mod:`.light` and must not load pydantic with the store.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .store import DirectoryStore
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DirectoryStore":
+        from .store import DirectoryStore
+
+        return DirectoryStore
+    raise AttributeError(name)
+
 
 __all__ = ["DirectoryStore"]

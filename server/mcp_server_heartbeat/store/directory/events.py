@@ -32,12 +32,11 @@ import stat
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from ...domain.errors import StoreError
-from ...domain.models import UtcDatetime
+from ...domain.models import TRANSITIONS, Event, EventKind
 from .atomic import fsync_directory, write_atomic
 
 EVENTS_NAME = "events.jsonl"
@@ -51,45 +50,6 @@ KEEP_GENERATIONS = 4
 
 MAX_LINE_BYTES = 8192
 """A line longer than this is skipped by readers (never written by this server)."""
-
-EventKind = Literal[
-    "session_started",
-    "session_adopted",
-    "session_ended",
-    "claim_granted",
-    "claim_released",
-    "claim_taken_over",
-    "claim_lost",
-]
-"""What happened. ``claim_*`` events other than ``claim_lost`` change the plan's holder."""
-
-TRANSITIONS: frozenset[str] = frozenset({"claim_granted", "claim_taken_over", "claim_released"})
-"""The events that change a plan's holder; their number is the plan's transition count."""
-
-
-class Event(BaseModel):
-    """One line of ``events.jsonl``.
-
-    ``session_id`` is the session that acted (the new holder on a takeover, the
-    loser on ``claim_lost``). ``fencing_token`` is the token granted, released
-    or lost. ``previous_holder`` is the displaced session on
-    ``claim_taken_over``; ``taken_by`` the new holder on ``claim_lost``.
-    ``force`` is true when a takeover needed ``force=true``.
-    """
-
-    model_config = ConfigDict(extra="allow")
-
-    at: UtcDatetime = Field(description="When it happened (UTC, the acting session's clock).")
-    event: EventKind
-    session_id: str
-    plan_id: str | None = None
-    fencing_token: int | None = None
-    reason: str | None = None
-    previous_holder: str | None = None
-    taken_by: str | None = None
-    force: bool | None = None
-    host: str | None = None
-    pid: int | None = None
 
 
 class EventLog:
@@ -189,6 +149,43 @@ class EventLog:
                     events.append(event)
         return events, skipped
 
+    def plan_history(self, plan_id: str, limit: int | None) -> list[Event]:
+        """The ``limit`` most recent events of ``plan_id`` (None: all), oldest first.
+
+        Reads from the end of the live log back through the rotated generations
+        (newest first) and stops as soon as it has ``limit`` events: older
+        generations are not opened, and only lines that mention ``plan_id`` are
+        parsed. Unreadable lines are skipped, as by :meth:`read`.
+        """
+        if limit is not None and limit <= 0:
+            return []
+        needle = _quoted(plan_id)
+        found: list[Event] = []
+        for number in range(0, self.keep + 1):
+            for line in _lines_backwards(self.generation(number)):
+                if needle not in line:
+                    continue
+                event = _parse(line)
+                if event is None or event.plan_id != plan_id:
+                    continue
+                found.append(event)
+                if limit is not None and len(found) >= limit:
+                    return found[::-1]
+        return found[::-1]
+
+    def count(self, plan_id: str, kinds: frozenset[str]) -> int:
+        """How many events of ``plan_id`` with a kind in ``kinds`` the log holds
+        (every generation; only lines that mention ``plan_id`` are parsed)."""
+        needle = _quoted(plan_id)
+        total = 0
+        for number in range(self.keep, -1, -1):
+            for line in _lines(self.generation(number)):
+                if needle in line:
+                    event = _parse(line)
+                    if event is not None and event.plan_id == plan_id and event.event in kinds:
+                        total += 1
+        return total
+
     def prune(self, before: datetime, dry_run: bool = False) -> int:
         """Drop events older than ``before`` (aware UTC), inside the store's lock.
 
@@ -226,6 +223,45 @@ def _lines(path: Path) -> Iterator[bytes]:
             return
         with os.fdopen(fd, "rb", closefd=False) as stream:
             yield from stream
+    finally:
+        os.close(fd)
+
+
+def _quoted(plan_id: str) -> bytes:
+    """``"<plan_id>"`` as it appears in a line that names the plan (a valid id
+    needs no JSON escaping): lines without it are not parsed."""
+    return b'"' + plan_id.encode() + b'"'
+
+
+BACKWARD_BLOCK = 64 * 1024
+"""Bytes read at a time when a generation is read from its end."""
+
+
+def _lines_backwards(path: Path) -> Iterator[bytes]:
+    """The lines of ``path`` from the last to the first, read in blocks from the
+    end (a plan's recent history is usually in the last block). Same guards as
+    :func:`_lines`: no link followed, nothing but a regular file read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return
+        position = info.st_size
+        tail = b""
+        while position > 0:
+            size = min(BACKWARD_BLOCK, position)
+            position -= size
+            block = os.pread(fd, size, position) + tail
+            parts = block.split(b"\n")
+            tail = parts[0]  # may continue in the block before
+            for line in reversed(parts[1:]):
+                if line:
+                    yield line + b"\n"
+        if tail:
+            yield tail
     finally:
         os.close(fd)
 

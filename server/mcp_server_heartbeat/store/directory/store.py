@@ -14,28 +14,39 @@ Layout (all inside ``directory``; nothing is written anywhere else)::
 
 Readers that glob ``<dir>/*.json`` (kata status lines) see only session
 records. The directory is created 0700, files are 0600 whatever the umask.
+
+Changes go through :meth:`DirectoryStore.transaction` (the lock plus the
+ordered commit of ``transaction.py``). The single-file primitives
+(``write_session``, ``write_claim``, ``delete_session``, ``append_event``) and
+the re-entrant :meth:`DirectoryStore.lock` are this backend's own: the commit
+uses them, tests seed and hold the directory with them; they are not part of
+the :class:`~.Store` protocol.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ...domain.clock import Clock, utc_now
 from ...domain.errors import StoreBusyError, StoreError
-from ...domain.models import ClaimRecord, SessionRecord, Unreadable
+from ...domain.models import ClaimRecord, Event, SessionRecord, Unreadable
 from ...domain.validation import describe_validation_error, validate_id
 from .atomic import UnreadableFile, fsync_directory, read_guarded, write_atomic
 from .dirlock import DirectoryGone, DirectoryLock, LockTimeout
-from .events import Event, EventLog
+from .events import EventLog
 from .lockholder import LockHolder, describe_process, flock_holders
+from .transaction import DirectoryTransaction
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -50,14 +61,26 @@ class DirectoryStore:
     Construction touches nothing on disk; :meth:`prepare` creates the layout
     (the server calls it once at start), so read-only users such as a status
     command never create or modify anything.
+
+    Args:
+        directory: the heartbeat directory.
+        lock_timeout: seconds :meth:`transaction` waits for the lock by default.
+        clock: "now" for liveness judgments (aware UTC); tests inject a fake one.
     """
 
-    def __init__(self, directory: Path, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S,
+        clock: Clock = utc_now,
+    ) -> None:
         self.directory = Path(directory)
         self.claims_dir = self.directory / CLAIMS_SUBDIR
         self._lock = DirectoryLock(self.directory)
         self.lock_timeout = lock_timeout
         self.events = EventLog(self.directory)
+        self._clock = clock
+        self._in_transaction = threading.local()
 
     @property
     def location(self) -> str:
@@ -99,6 +122,51 @@ class DirectoryStore:
                 f"cannot create the heartbeat directory {self.directory}: {exc.strerror or exc}"
             ) from exc
         return warnings
+
+    def exists(self) -> bool:
+        """True when the heartbeat directory exists (a reader of a missing one sees
+        an empty store)."""
+        return self.directory.is_dir()
+
+    def now(self) -> datetime:
+        """The clock liveness is judged with: the local clock (aware UTC)."""
+        return self._clock()
+
+    @contextmanager
+    def transaction(self, timeout: float | None = None) -> Iterator[DirectoryTransaction]:
+        """A unit of work under the directory's lock (see :class:`DirectoryTransaction`
+        for the order in which its writes are applied at commit).
+
+        Args:
+            timeout: seconds to wait for the lock; None means ``lock_timeout``.
+
+        Raises:
+            StoreBusyError: the lock was not acquired in time; nothing was changed.
+            StoreError: the directory is gone, or the commit point failed
+                (nothing was changed).
+            RuntimeError: a transaction of this store is already open in this thread.
+        """
+        if getattr(self._in_transaction, "open", False):
+            raise RuntimeError(
+                "a transaction of this store is already open in this thread; "
+                "transactions are not re-entrant"
+            )
+        with self.lock(timeout):
+            self._in_transaction.open = True
+            try:
+                tx = DirectoryTransaction(self)
+                yield tx
+                tx.commit()
+            finally:
+                self._in_transaction.open = False
+
+    def busy_holder(self, wait: float = 0.0) -> dict[str, Any] | None:
+        """The process holding the directory's lock (``pid``, ``session_id``,
+        ``command``, ``stopped``, ``description``), or None; see :meth:`lock_holder`."""
+        holder = self.lock_holder(wait)
+        if holder is None:
+            return None
+        return {**dataclasses.asdict(holder), "description": holder.describe()}
 
     @contextmanager
     def lock(self, timeout: float | None = None) -> Iterator[None]:
@@ -249,6 +317,10 @@ class DirectoryStore:
         Raises:
             StoreError: a file could not be removed.
         """
+        with self.lock():
+            return self._prune_temp_files(before, dry_run)
+
+    def _prune_temp_files(self, before: datetime, dry_run: bool) -> list[str]:
         cutoff = before.timestamp()
         removed: list[str] = []
         for folder in (self.directory, self.claims_dir):
@@ -283,9 +355,26 @@ class DirectoryStore:
         """Every readable event, oldest first; torn or foreign lines are skipped."""
         return self.events.read()[0]
 
+    def plan_history(self, plan_id: str, limit: int | None) -> list[Event]:
+        """The ``limit`` most recent events of ``plan_id`` (None: all), oldest first,
+        read from the end of the log (see :meth:`EventLog.plan_history`)."""
+        validate_id(plan_id, "plan_id")
+        return self.events.plan_history(plan_id, limit)
+
+    def count_plan_events(self, plan_id: str, kinds: frozenset[str]) -> int:
+        """How many events of ``plan_id`` with a kind in ``kinds`` the log holds."""
+        validate_id(plan_id, "plan_id")
+        return self.events.count(plan_id, kinds)
+
+    def unreadable_events(self) -> int:
+        """Lines of the event log (all generations) that are not events."""
+        return self.events.read()[1]
+
     def prune_events(self, before: datetime, dry_run: bool = False) -> int:
-        """Drop events older than ``before`` (inside :meth:`lock`); see EventLog.prune."""
-        return self.events.prune(before, dry_run=dry_run)
+        """Drop events older than ``before`` under the directory's lock; see
+        EventLog.prune. Raises StoreError, StoreBusyError."""
+        with self.lock():
+            return self.events.prune(before, dry_run=dry_run)
 
     # -- claims -----------------------------------------------------------------
 
