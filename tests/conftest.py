@@ -47,7 +47,9 @@ class FakeProbe:
     dead: set[int] = field(default_factory=set)
     reused: set[int] = field(default_factory=set)
 
-    def __call__(self, pid: int, started_at: datetime | None) -> ProcessState:
+    def __call__(
+        self, pid: int, started_at: datetime | None, start_ticks: int | None = None
+    ) -> ProcessState:
         if pid in self.dead:
             return ProcessState.GONE
         if pid in self.reused:

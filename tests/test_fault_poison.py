@@ -130,7 +130,7 @@ def test_gc_that_cannot_prune_the_log_removes_nothing(
             clock(),
             3600.0,
             Observer(session_id="gc", host="h", client_pid=1),
-            lambda pid, started: None,  # never consulted: pruning fails first
+            lambda pid, started, ticks=None: None,  # never consulted: pruning fails first
             Thresholds(),
         )
     assert sorted(p.name for p in poisoned.iterdir()) == before

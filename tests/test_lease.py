@@ -158,7 +158,7 @@ def test_a_remote_holder_is_never_proven_dead(force: bool, state: ProcessState) 
     for record in remotes:
         for age in (1.0, 10_000.0):
             now = T0 + timedelta(seconds=age)
-            liveness = assess(record, now, me, lambda _pid, _start: state, Thresholds())
+            liveness = assess(record, now, me, lambda *_: state, Thresholds())
             remote = lease.Holder(record, view_of(record, liveness), on_disk=True)
             decision = lease.decide_claim(own(), "p", ledger(OTHER, 4), remote, force)
             assert liveness.process_alive is None
@@ -173,7 +173,7 @@ def test_a_local_holder_whose_process_is_gone_is_taken_over_without_force() -> N
         session_id=OTHER, plan_id="p", host="h", pid=20, boot_id="b1", pid_namespace="ns1",
         last_heartbeat=T0,
     )  # fmt: skip
-    liveness = assess(record, T0, me, lambda _pid, _start: ProcessState.GONE, Thresholds())
+    liveness = assess(record, T0, me, lambda *_: ProcessState.GONE, Thresholds())
     dead = lease.Holder(record, view_of(record, liveness), on_disk=True)
     decision = lease.decide_claim(own(), "p", ledger(OTHER, 4), dead, force=False)
     assert (decision.outcome, decision.takeover_reason) == ("taken_over", "proof_of_death")

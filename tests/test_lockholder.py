@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from mcp_server_heartbeat.store.directory.lockholder import describe_process
+from stdio_client import wait_until
 
 
 def test_a_holders_secrets_never_reach_the_description(tmp_path: Path) -> None:
@@ -23,6 +26,11 @@ def test_a_holders_secrets_never_reach_the_description(tmp_path: Path) -> None:
     for args in cases:
         process = subprocess.Popen([sys.executable, str(script), *args])
         try:
+            # Between fork and exec the child still shows the parent's command line.
+            wait_until(
+                lambda pid=process.pid: str(script) in psutil.Process(pid).cmdline(),
+                what="the holder to start",
+            )
             holder = describe_process(process.pid, [])
         finally:
             process.kill()

@@ -63,7 +63,7 @@ from ..domain.validation import describe_validation_error, validate_id, validate
 from ..host.config import Config, Flags, resolve_config
 from ..host.identity import read_boot_id, read_pid_namespace, read_time_namespace
 from ..host.plans import list_plans, suggest_plan
-from ..host.probe import ProcessProbe, probe_process, process_start_time
+from ..host.probe import ProcessProbe, probe_process, process_start_ticks, process_start_time
 from ..host.project import detect_project
 from ..session.ending import end_session_record
 from ..session.readers import sessions_with_liveness, working_elsewhere
@@ -259,11 +259,15 @@ def _payload_cwd(payload: HookInput) -> Path:
 
 
 def _alive_here(record: SessionRecord, host: str, probe: ProcessProbe) -> bool:
-    return (
-        record.host == host
-        and record.pid is not None
-        and not probe(record.pid, record.pid_started_at).dead
+    """True when ``record``'s process runs in this hook's process space (host,
+    boot, PID namespace) and is not proven dead: the rule of proof of death."""
+    here = Observer(
+        session_id=None,
+        host=host,
+        boot_id=read_boot_id(),
+        pid_namespace=read_pid_namespace(),
     )
+    return process_alive(record, here, probe) is True
 
 
 def _conversation_server(
@@ -354,6 +358,7 @@ def _opener(
         host=host,
         pid=client,
         pid_started_at=process_start_time(client) if client is not None else None,
+        pid_start_ticks=process_start_ticks(client) if client is not None else None,
         client_pid=client,
         boot_id=read_boot_id(),
         pid_namespace=read_pid_namespace(),

@@ -223,6 +223,7 @@ class LightRecord:
     host: str | None
     pid: int | None
     pid_started_at: datetime | None
+    pid_start_ticks: int | None
     client_pid: int | None
     started_at: datetime | None
     last_heartbeat: datetime | None
@@ -242,6 +243,7 @@ class LightRecord:
             host=host if isinstance(host, str) else None,
             pid=_int(record.get("pid")),
             pid_started_at=_time(record.get("pid_started_at")),
+            pid_start_ticks=_int(record.get("pid_start_ticks")),
             client_pid=_int(record.get("client_pid")),
             started_at=_time(record.get("started_at")),
             last_heartbeat=_time(record.get("last_heartbeat")),

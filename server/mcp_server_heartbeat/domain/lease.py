@@ -61,6 +61,8 @@ class Claimant(Protocol):
     @property
     def pid_started_at(self) -> datetime | None: ...
     @property
+    def pid_start_ticks(self) -> int | None: ...
+    @property
     def boot_id(self) -> str | None: ...
     @property
     def pid_namespace(self) -> str | None: ...
@@ -99,6 +101,7 @@ def holder_record(ledger: ClaimRecord, record: SessionRecord | None) -> tuple[Se
             host=ledger.holder_host,
             pid=ledger.holder_pid,
             pid_started_at=ledger.holder_pid_started_at,
+            pid_start_ticks=ledger.holder_pid_start_ticks,
             boot_id=ledger.holder_boot_id,
             pid_namespace=ledger.holder_pid_namespace,
         ),
@@ -301,6 +304,7 @@ def granted_ledger(
         holder_host=claimant.host,
         holder_pid=claimant.pid,
         holder_pid_started_at=claimant.pid_started_at,
+        holder_pid_start_ticks=claimant.pid_start_ticks,
         holder_boot_id=claimant.boot_id,
         holder_pid_namespace=claimant.pid_namespace,
         claimed_at=now,
@@ -319,6 +323,7 @@ def released_ledger(ledger: ClaimRecord, now: datetime, reason: str) -> ClaimRec
             "holder_host": None,
             "holder_pid": None,
             "holder_pid_started_at": None,
+            "holder_pid_start_ticks": None,
             "holder_boot_id": None,
             "holder_pid_namespace": None,
             "released_at": now,

@@ -55,6 +55,7 @@ class RecordLike(Protocol):
     host: str | None
     pid: int | None
     pid_started_at: datetime | None
+    pid_start_ticks: int | None
     client_pid: int | None
     started_at: datetime | None
     last_heartbeat: datetime | None
@@ -152,7 +153,7 @@ def process_alive(record: RecordLike, observer: Observer, probe: ProcessProbe) -
     namespace) with a pid; None (remote) when its process cannot be named from here."""
     if record.pid is None or not same_process_space(record, observer):
         return None
-    return not probe(record.pid, record.pid_started_at).dead
+    return not probe(record.pid, record.pid_started_at, record.pid_start_ticks).dead
 
 
 def same_boot_clock(record: RecordLike, observer: Observer) -> bool:

@@ -144,6 +144,10 @@ class SessionRecord(BaseModel):
     host: str | None = None
     pid: int | None = None
     pid_started_at: UtcDatetime | None = None
+    pid_start_ticks: int | None = Field(
+        default=None,
+        description="Process start in clock ticks since boot: proves PID reuse exactly.",
+    )
     client_pid: int | None = None
     fencing_token: int | None = None
     claimed_at: UtcDatetime | None = None
@@ -188,6 +192,7 @@ class ClaimRecord(BaseModel):
     holder_host: str | None = None
     holder_pid: int | None = None
     holder_pid_started_at: UtcDatetime | None = None
+    holder_pid_start_ticks: int | None = None
     claimed_at: UtcDatetime | None = None
     acquired_by: Literal["claim", "takeover"] | None = None
     takeover_reason: TakeoverReason | None = None

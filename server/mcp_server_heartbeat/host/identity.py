@@ -9,6 +9,7 @@
 | cwd | the working directory |
 | worktree | the top level of the git worktree the session works in (from the configuration) |
 | host, pid, pid_started_at | hostname, this process, its start time (UTC) |
+| pid_start_ticks | its start in clock ticks since boot (exact; no wall-clock step moves it) |
 | client_pid | the parent process (the MCP client) |
 | boot_id | ``/proc/sys/kernel/random/boot_id``: this kernel boot, else None |
 | pid_namespace | ``readlink /proc/self/ns/pid``, e.g. ``pid:[4026531836]``, else None |
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from ..domain.validation import validate_id
 from .git import git_branch
-from .probe import process_start_time
+from .probe import process_start_ticks, process_start_time
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 
@@ -86,6 +87,8 @@ class Identity:
     pid_started_at: datetime | None
     client_pid: int
     worktree: str | None = None
+    pid_start_ticks: int | None = None
+    """``pid``'s start in clock ticks since boot (exact proof of PID reuse), or None."""
     boot_id: str | None = field(default_factory=read_boot_id)
     pid_namespace: str | None = field(default_factory=read_pid_namespace)
     time_namespace: str | None = field(default_factory=read_time_namespace)
@@ -118,6 +121,7 @@ def detect_identity(
         host=socket.gethostname(),
         pid=pid,
         pid_started_at=process_start_time(pid),
+        pid_start_ticks=process_start_ticks(pid),
         client_pid=os.getppid(),
         worktree=worktree,
     )

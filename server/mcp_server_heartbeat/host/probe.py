@@ -51,9 +51,15 @@ class ProcessState(enum.Enum):
 
 
 class ProcessProbe(Protocol):
-    """Checks a process on this host. Injected so tests can kill without killing."""
+    """Checks a process on this host. Injected so tests can kill without killing.
 
-    def __call__(self, pid: int, started_at: datetime | None) -> ProcessState: ...
+    ``start_ticks`` is the recorded start in clock ticks since boot
+    (:func:`process_start_ticks`); when given it decides PID reuse exactly, and
+    ``started_at`` (UTC) is only the fallback for records without it."""
+
+    def __call__(
+        self, pid: int, started_at: datetime | None, start_ticks: int | None = None
+    ) -> ProcessState: ...
 
 
 def process_start_time(pid: int) -> datetime | None:
@@ -61,6 +67,23 @@ def process_start_time(pid: int) -> datetime | None:
     try:
         return datetime.fromtimestamp(psutil.Process(pid).create_time(), UTC)
     except (psutil.Error, OSError):
+        return None
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (field 22 of
+    ``/proc/<pid>/stat``), or None if it cannot be read (gone, hidden, not Linux).
+
+    Unlike a wall-clock start time (psutil derives it from ``btime``, which the
+    kernel recomputes from the realtime clock, so every clock step moves it) this
+    number never changes for the life of a process: it proves PID reuse exactly
+    on one boot, whatever the wall clock did."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            data = stat.read()
+        # The command name (field 2) may hold spaces and parentheses: split after its end.
+        return int(data[data.rindex(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
         return None
 
 
@@ -77,13 +100,19 @@ def pid_exists(pid: int) -> bool:
     return True
 
 
-def probe_process(pid: int, started_at: datetime | None) -> ProcessState:
+def probe_process(
+    pid: int, started_at: datetime | None, start_ticks: int | None = None
+) -> ProcessState:
     """Probe ``pid`` on this host with psutil; see the module doc for the rule.
 
     Args:
         pid: the recorded process id (must be > 0; 0 and negatives are "alive",
             since they do not name one process).
-        started_at: the recorded start time (aware UTC), or None if unknown.
+        started_at: the recorded start time (aware UTC), or None if unknown;
+            compared within :data:`START_TIME_TOLERANCE_S` only when
+            ``start_ticks`` is not recorded (a wall-clock step moves it).
+        start_ticks: the recorded start in clock ticks since boot, or None;
+            compared exactly (the caller has checked it is the same boot).
     """
     if pid <= 0:
         return ProcessState.ALIVE
@@ -98,6 +127,11 @@ def probe_process(pid: int, started_at: datetime | None) -> ProcessState:
         return ProcessState.GONE if not pid_exists(pid) else ProcessState.ALIVE
     except (psutil.Error, OSError):
         return ProcessState.ALIVE
+    if start_ticks is not None:
+        ticks = process_start_ticks(pid)
+        if ticks is None:
+            return ProcessState.ALIVE  # exists (psutil saw it) but unreadable: fail closed
+        return ProcessState.ALIVE if ticks == start_ticks else ProcessState.REUSED
     if started_at is not None and abs(created - started_at.timestamp()) > START_TIME_TOLERANCE_S:
         return ProcessState.REUSED
     return ProcessState.ALIVE
@@ -109,5 +143,6 @@ __all__ = [
     "ProcessState",
     "pid_exists",
     "probe_process",
+    "process_start_ticks",
     "process_start_time",
 ]

@@ -47,6 +47,7 @@ class Opener:
     time_namespace: str | None
     heartbeat_interval_s: float | None = None
     previous_session: str | None = None
+    pid_start_ticks: int | None = None
 
     @classmethod
     def of_identity(
@@ -63,6 +64,7 @@ class Opener:
             host=identity.host,
             pid=identity.pid,
             pid_started_at=identity.pid_started_at,
+            pid_start_ticks=identity.pid_start_ticks,
             client_pid=identity.client_pid,
             boot_id=identity.boot_id,
             pid_namespace=identity.pid_namespace,
@@ -135,6 +137,7 @@ def open_record(
         host=opener.host,
         pid=opener.pid,
         pid_started_at=opener.pid_started_at,
+        pid_start_ticks=opener.pid_start_ticks,
         client_pid=opener.client_pid,
         heartbeat_interval_s=opener.heartbeat_interval_s,
         boot_id=opener.boot_id,

@@ -153,6 +153,7 @@ class SessionService(ClaimOperations, SessionEnding):
             host=record.host or "",
             pid=record.pid or 0,
             pid_started_at=record.pid_started_at,
+            pid_start_ticks=record.pid_start_ticks,
             client_pid=record.client_pid or 0,
             worktree=record.worktree,
             boot_id=record.boot_id,
@@ -360,6 +361,7 @@ class SessionService(ClaimOperations, SessionEnding):
                     "holder_host": ident.host,
                     "holder_pid": ident.pid,
                     "holder_pid_started_at": ident.pid_started_at,
+                    "holder_pid_start_ticks": ident.pid_start_ticks,
                     "holder_boot_id": ident.boot_id,
                     "holder_pid_namespace": ident.pid_namespace,
                 }
