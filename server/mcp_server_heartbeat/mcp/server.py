@@ -31,6 +31,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field, WithJsonSchema
 
 from ..domain.errors import HeartbeatError
+from ..domain.ids import PlanId
 from ..domain.models import (
     BranchArg,
     ClaimResult,
@@ -40,7 +41,6 @@ from ..domain.models import (
     HeartbeatResult,
     LabelArg,
     ListResult,
-    PlanIdArg,
     ReleaseResult,
     Role,
     SessionInfoResult,
@@ -226,7 +226,7 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
     def claim_plan(
         ctx: Context,
         plan_id: Annotated[
-            PlanIdArg,
+            PlanId,
             Field(
                 description="The plan (work item) id, e.g. '043' or 'feat-login': "
                 "[A-Za-z0-9][A-Za-z0-9._-]{0,127}."
@@ -260,7 +260,7 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
             Field(description="Only this status: active | idle | stale | dead | ended."),
         ] = None,
         plan_id: Annotated[
-            PlanIdArg | None, Field(description="Only sessions holding this plan.")
+            PlanId | None, Field(description="Only sessions holding this plan.")
         ] = None,
         branch: Annotated[
             BranchArg | None, Field(description="Only sessions on this git branch.")
@@ -290,7 +290,7 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
     def release(
         ctx: Context,
         plan_id: Annotated[
-            PlanIdArg | None,
+            PlanId | None,
             Field(description="The plan to release; default: the one you hold."),
         ] = None,
         reason: Annotated[

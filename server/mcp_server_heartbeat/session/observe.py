@@ -21,7 +21,6 @@ from ..domain.clock import format_duration
 from ..domain.errors import InvalidInputError
 from ..domain.liveness import Observer, Thresholds, assess, view_of
 from ..domain.models import ClaimRecord, SessionRecord, SessionView, Unreadable, UtcDatetime
-from ..domain.validation import validate_id
 from ..host.probe import ProcessProbe
 from ..store import Store
 from ..store.directory.events import TRANSITIONS, Event
@@ -218,7 +217,6 @@ def plan_report(
         InvalidInputError: ``plan_id`` is not a valid id.
         StoreError: the plan's ledger exists but is unreadable.
     """
-    validate_id(plan_id, "plan_id")
     ledger = store.read_claim(plan_id)
     events = plan_events(store.read_events(), plan_id)
     holder_status = None

@@ -57,7 +57,6 @@ from ..domain.models import (
 )
 from ..domain.tags import parse_tags
 from ..domain.validation import (
-    validate_id,
     validate_label,
 )
 from ..host.identity import Identity, read_boot_id
@@ -317,7 +316,7 @@ class SessionService:
         adopt: SessionRecord | None = None
         for n in range(2, 10_000):
             suffix = f"-{n}"
-            candidate = validate_id(original[: ID_MAX_CHARS - len(suffix)] + suffix, "session_id")
+            candidate = original[: ID_MAX_CHARS - len(suffix)] + suffix
             existing = self.store.read_session(candidate)
             if existing is None or may_adopt(existing, observer, self._probe):
                 adopt = existing
@@ -569,7 +568,6 @@ class SessionService:
             StoreError, StoreBusyError: nothing was changed.
         """
         self._agent_called = True
-        validate_id(plan_id, "plan_id")
         with self._mutex:
             answer = self._claim_locked(plan_id, force)
             return answer()  # the result and its message are built outside the lock
@@ -768,8 +766,6 @@ class SessionService:
             StoreError, StoreBusyError: nothing was changed.
         """
         self._agent_called = True
-        if plan_id is not None:
-            validate_id(plan_id, "plan_id")
         if reason is not None:
             validate_label(reason, "reason")
         if fencing_token is not None and (
@@ -958,8 +954,6 @@ class SessionService:
             raise InvalidInputError(
                 f"status {status!r} is not accepted: use one of {', '.join(STATUSES)}"
             )
-        if plan_id is not None:
-            validate_id(plan_id, "plan_id")
         if branch is not None:
             validate_label(branch, "branch", 256)
         records, unreadable = self.store.list_sessions()
@@ -1061,7 +1055,6 @@ def end_session_record(
         InvalidInputError: ``session_id`` is not a valid id.
         StoreError, StoreBusyError: nothing was changed.
     """
-    validate_id(session_id, "session_id")
     with store.lock(lock_timeout):
         record = store.read_session(session_id)
         if record is None or record.ended_at is not None or not may_end(record):

@@ -31,11 +31,12 @@ from pydantic import BaseModel, ValidationError
 
 from ...domain.errors import StoreBusyError, StoreError
 from ...domain.models import ClaimRecord, SessionRecord, Unreadable
-from ...domain.validation import describe_validation_error, validate_id
+from ...domain.validation import describe_validation_error
 from .atomic import UnreadableFile, fsync_directory, read_guarded, write_atomic
 from .dirlock import DirectoryGone, DirectoryLock, LockTimeout
 from .events import Event, EventLog
 from .lockholder import LockHolder, describe_process, flock_holders
+from .names import safe_stem
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -168,7 +169,7 @@ class DirectoryStore:
 
     def read_session(self, session_id: str) -> SessionRecord | None:
         """The record of ``session_id``, or None when missing or unreadable."""
-        validate_id(session_id, "session_id")
+        safe_stem(session_id, "session_id")
         try:
             return _load(self.directory / f"{session_id}.json", SessionRecord)
         except (FileNotFoundError, UnreadableFile):
@@ -176,7 +177,7 @@ class DirectoryStore:
 
     def write_session(self, record: SessionRecord) -> None:
         """Atomically replace ``<dir>/<session_id>.json``. Raises StoreError."""
-        validate_id(record.session_id, "session_id")
+        safe_stem(record.session_id, "session_id")
         write_atomic(self.directory, f"{record.session_id}.json", _dump(record))
 
     def list_sessions(self) -> tuple[list[SessionRecord], list[Unreadable]]:
@@ -202,7 +203,7 @@ class DirectoryStore:
         for name in names:
             stem = name[: -len(".json")]
             try:
-                validate_id(stem, "file name")
+                safe_stem(stem, "file name")
                 record = _load(self.directory / name, SessionRecord)
             except FileNotFoundError:
                 continue  # removed between the scan and the read
@@ -228,7 +229,7 @@ class DirectoryStore:
         Raises:
             StoreError: the file could not be removed.
         """
-        validate_id(session_id, "session_id")
+        safe_stem(session_id, "session_id")
         try:
             os.unlink(self.directory / f"{session_id}.json")
         except FileNotFoundError:
@@ -296,7 +297,7 @@ class DirectoryStore:
             StoreError: the ledger exists but cannot be read; a claim decision
                 must not be made on a guess (tokens must never go back).
         """
-        validate_id(plan_id, "plan_id")
+        safe_stem(plan_id, "plan_id")
         path = self.claims_dir / f"{plan_id}.json"
         try:
             _check_real_dir(self.claims_dir)
@@ -308,7 +309,7 @@ class DirectoryStore:
 
     def write_claim(self, claim: ClaimRecord) -> None:
         """Atomically replace ``claims/<plan_id>.json``. Raises StoreError."""
-        validate_id(claim.plan_id, "plan_id")
+        safe_stem(claim.plan_id, "plan_id")
         try:
             self._claims_dir_ready()
         except OSError as exc:
