@@ -9,8 +9,10 @@ a client that validates first and the server must never disagree.
 
 from __future__ import annotations
 
+import ast
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -22,10 +24,12 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import METHOD_NOT_FOUND
 from pydantic import BaseModel
 
+from mcp_server_heartbeat import mcp as mcp_layer
+from mcp_server_heartbeat.domain.models import FlagArg, LabelArg
 from mcp_server_heartbeat.mcp.server import build_app
+from mcp_server_heartbeat.mcp.strict import HeartbeatServer, strict_tool
 
 RESOURCE_NOT_FOUND = -32002  # MCP 2024-11-05 .. 2025-11-25: resource not found
-PROMPT_METHODS = ("prompts/list", "prompts/get")
 
 pytestmark = pytest.mark.anyio
 
@@ -339,22 +343,61 @@ async def test_unknown_resource_answers_resource_not_found(
     assert not [r for r in caplog.records if r.exc_info], caplog.text
 
 
-def test_sdk_internals_used_by_protocol_are_still_there() -> None:
-    """``advertise_only_what_exists`` and ``strict_tool_arguments`` reach into the
-    SDK; this fails first if an ``mcp`` release moves what they rely on."""
-    app: MCPServer[Any] = MCPServer("probe")
-    handlers = app._lowlevel_server._request_handlers
-    assert isinstance(handlers, dict)
-    assert set(PROMPT_METHODS) <= set(handlers)
-    assert app._lowlevel_server.get_capabilities().prompts is not None
-    assert hasattr(app._tool_manager, "list_tools")
+MCP_PACKAGE = Path(mcp_layer.__file__).parent
+OWN = {"self", "os"}  # our own private members; ``os._exit``
 
-    @app.tool()
-    def probe(flag: bool = False) -> str:
-        return "ok"
 
-    (tool,) = app._tool_manager.list_tools()
-    assert tool.fn_metadata.pre_parse_json({"flag": '{"a": 1}'}) == {"flag": {"a": 1}}
+def private_reads(path: Path) -> list[str]:
+    """Every ``x._name`` (or ``getattr(x, "_name")``) in the module's code, not its
+    text, where ``x`` is not ``self`` or ``os``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        owner, name = None, ""
+        if isinstance(node, ast.Attribute):
+            owner, name = ast.unparse(node.value), node.attr
+        elif (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func) == "getattr"
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+        ):
+            owner, name = ast.unparse(node.args[0]), str(ast.literal_eval(node.args[1]))
+        if name.startswith("_") and not name.startswith("__") and owner not in OWN:
+            found.append(f"{owner}.{name}")
+    return found
+
+
+def test_the_mcp_layer_uses_no_sdk_internals_outside_stdio_lines() -> None:
+    """Item 7: tools, capabilities and errors ride on the SDK's public API; the one
+    private use (answering malformed stdin lines) is in ``stdio_lines.py`` alone.
+    Before: ``strict.py`` read ``app._tool_manager`` and
+    ``app._lowlevel_server._request_handlers``."""
+    found = {
+        path.name: private_reads(path)
+        for path in MCP_PACKAGE.glob("*.py")
+        if path.name != "stdio_lines.py"
+    }
+    assert not {name: hits for name, hits in found.items() if hits}, found
+    assert private_reads(MCP_PACKAGE / "stdio_lines.py") == ["app._lowlevel_server"]
+
+
+async def test_strict_tools_are_registered_through_the_constructor(make_runtime) -> None:
+    """The strict argument model is what the server runs, not a patch applied later:
+    a tool built by ``strict_tool`` refuses an unknown argument and a coerced value
+    on a bare ``MCPServer`` too (no override, no middleware)."""
+
+    def probe(flag: FlagArg = False, note: LabelArg | None = None) -> str:
+        return f"{flag} {note!r}"
+
+    app: MCPServer[Any] = MCPServer("probe", tools=[strict_tool(probe)])
+    async with Client(app) as client:
+        (tool,) = (await client.list_tools()).tools
+        assert tool.input_schema["additionalProperties"] is False
+        unknown = await client.call_tool("probe", {"flga": True})
+        coerced = await client.call_tool("probe", {"flag": "true"})
+        verbatim = await client.call_tool("probe", {"note": "null"})
+    assert unknown.is_error and coerced.is_error
+    assert not verbatim.is_error and verbatim.content[0].text == "False 'null'"
 
 
 @pytest.mark.slow
@@ -389,15 +432,11 @@ class Out(BaseModel):
 async def test_a_crash_is_not_reported_as_a_refused_argument() -> None:
     """Only the arguments' ValidationError is rewritten; a result that fails its own
     output schema (a ValidationError inside the SDK's crash wrapper) stays a crash."""
-    from mcp_server_heartbeat.mcp.strict import HeartbeatServer, strict_tool_arguments
 
-    app = HeartbeatServer("probe")
-
-    @app.tool()
     def broken(flag: bool = False) -> Out:
         return {"n": "not a number"}  # type: ignore[return-value]
 
-    strict_tool_arguments(app)
+    app = HeartbeatServer("probe", tools=[strict_tool(broken)])
     async with Client(app) as client:
         crashed = await client.call_tool("broken", {})
         refused = await client.call_tool("broken", {"flag": "yes"})

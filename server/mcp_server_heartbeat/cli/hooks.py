@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..domain.clock import Clock, boottime_now, utc_now
 from ..domain.errors import HeartbeatError, InvalidInputError
+from ..domain.ids import SessionId
 from ..domain.liveness import (
     Observer,
     Thresholds,
@@ -59,7 +60,7 @@ from ..domain.liveness import (
     same_process_space,
 )
 from ..domain.models import Event, PlanHint, ProjectContext, SessionRecord, SessionView
-from ..domain.validation import describe_validation_error, validate_id, validate_label
+from ..domain.validation import describe_validation_error, id_refused, validate_label
 from ..host.config import Config, Flags, resolve_config
 from ..host.identity import read_boot_id, read_pid_namespace, read_time_namespace
 from ..host.plans import list_plans, suggest_plan
@@ -109,7 +110,7 @@ class HookInput(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    session_id: str
+    session_id: SessionId
     cwd: str | None = None
     hook_event_name: str | None = None
     source: str | None = None
@@ -152,7 +153,7 @@ def _name(process: psutil.Process) -> str:
 class StartReport:
     """What the start hook found; :func:`format_start_context` turns it into text."""
 
-    session_id: str
+    session_id: SessionId
     source: str
     server_session: SessionView | None
     own: SessionView | None
@@ -183,7 +184,7 @@ def session_start(
         InvalidInputError: the payload's session id is not a valid id.
         StoreError, StoreBusyError: the directory could not be prepared or locked.
     """
-    session_id = validate_id(payload.session_id, "session_id")
+    session_id = payload.session_id
     source = payload.source or "startup"
     host = socket.gethostname()
     root = Path(config.root.value)
@@ -474,7 +475,7 @@ def session_end(
         InvalidInputError: the payload's session id is not a valid id.
         StoreError, StoreBusyError: nothing was changed.
     """
-    session_id = validate_id(payload.session_id, "session_id")
+    session_id = payload.session_id
     try:
         reason = validate_label(payload.reason or "other", "reason")
     except InvalidInputError:
@@ -571,6 +572,9 @@ def _read_payload() -> HookInput:
     try:
         return HookInput.model_validate_json(raw)
     except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["loc"] == ("session_id",) and first["type"] != "missing":
+            raise id_refused(first["input"], "session_id") from exc
         raise InvalidInputError(
             f"hook input is not Claude Code's hook JSON ({describe_validation_error(exc, 'input')})"
         ) from exc

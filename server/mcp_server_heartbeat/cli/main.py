@@ -88,7 +88,7 @@ def serve(args: argparse.Namespace) -> int:
     import anyio
 
     from ..mcp.server import build_app
-    from ..mcp.strict import serve_stdio
+    from ..mcp.stdio_lines import serve_stdio
 
     app = build_app(runtime)
     config = runtime.config

@@ -33,7 +33,7 @@ from pydantic import (
 )
 
 from .clock import format_utc
-from .validation import ID_PATTERN, LABEL_PATTERN, MAX_LABEL_CHARS
+from .validation import LABEL_PATTERN, MAX_LABEL_CHARS
 
 SCHEMA_VERSION = 1
 
@@ -65,8 +65,7 @@ TakeoverReason = Literal["proof_of_death", "forced_stale", "holder_ended", "hold
 # input schema exactly as they are validated, so a client that checks arguments
 # against the schema and the server never disagree (issue "Fault round two", 4).
 
-PlanIdArg = Annotated[str, Strict(), Field(pattern=f"^{ID_PATTERN}$", max_length=128)]
-"""A plan id argument: :data:`~.validation.ID_PATTERN`, anchored."""
+# Plan ids: :data:`~.ids.PlanId`.
 
 
 def label_arg(max_chars: int = MAX_LABEL_CHARS) -> Any:
@@ -455,7 +454,6 @@ __all__ = [
     "ListResult",
     "PlanContext",
     "PlanHint",
-    "PlanIdArg",
     "ProjectContext",
     "Relationship",
     "ReleaseOutcome",

@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # the status line imports this module and must not load pydan
 from .errors import InvalidInputError
 
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+ID_MAX_CHARS = 128
+"""The longest id :data:`ID_PATTERN` accepts."""
 _ID_RE = re.compile(ID_PATTERN)
 ID_RULE = (
     "1 to 128 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit "
@@ -31,6 +33,10 @@ ID_RULE = (
 def validate_id(value: object, field: str) -> str:
     """Return ``value`` unchanged when it is a valid id, else raise.
 
+    For the edges that read an id without pydantic (command-line arguments,
+    ``--session-id``, ``CLAUDE_CODE_SESSION_ID``, resource URIs); pydantic
+    edges use the types of :mod:`.ids`. Code below the edge does not call it.
+
     Args:
         value: the candidate id (anything; only ``str`` can pass).
         field: the argument's name, quoted in the error (e.g. ``"plan_id"``).
@@ -39,12 +45,23 @@ def validate_id(value: object, field: str) -> str:
         InvalidInputError: the value is not a string matching ``ID_PATTERN``;
             the message names the field, the rule and a shortened repr of the value.
     """
-    if isinstance(value, str) and _ID_RE.fullmatch(value):
-        return value
+    if is_id(value):
+        return value  # type: ignore[return-value]
+    raise id_refused(value, field)
+
+
+def is_id(value: object) -> bool:
+    """Whether ``value`` is a string matching :data:`ID_PATTERN` (the whole string)."""
+    return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
+
+
+def id_refused(value: object, field: str) -> InvalidInputError:
+    """The error for an id that breaks the rule: the field, what was given
+    (shortened), the rule and an example of what is accepted."""
     shown = repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    raise InvalidInputError(f"{field} {shown} is not accepted: use {ID_RULE}.")
+    return InvalidInputError(f"{field} {shown} is not accepted: use {ID_RULE}.")
 
 
 def describe_validation_error(exc: ValidationError, whole: str) -> str:
@@ -227,6 +244,7 @@ def validate_kebab(value: object, field: str, max_chars: int) -> str:
 
 
 __all__ = [
+    "ID_MAX_CHARS",
     "ID_PATTERN",
     "ID_RULE",
     "KEBAB_PATTERN",
@@ -239,6 +257,8 @@ __all__ = [
     "describe_accepted",
     "describe_arguments_error",
     "describe_validation_error",
+    "id_refused",
+    "is_id",
     "shorten",
     "validate_id",
     "validate_kebab",

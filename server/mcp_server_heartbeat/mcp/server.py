@@ -26,10 +26,12 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import Field, WithJsonSchema
 
 from ..domain.errors import HeartbeatError
+from ..domain.ids import PlanId
 from ..domain.models import (
     BranchArg,
     ClaimResult,
@@ -39,7 +41,6 @@ from ..domain.models import (
     HeartbeatResult,
     LabelArg,
     ListResult,
-    PlanIdArg,
     ReleaseResult,
     Role,
     SessionInfoResult,
@@ -49,13 +50,9 @@ from ..domain.validation import KEBAB_PATTERN, MAX_KIND_CHARS, MAX_TOPIC_CHARS, 
 from ..runtime import Runtime
 from ..session.heartbeat import run_heartbeat, watch_parent
 from ..session.service import SessionService
+from .middleware import without_prompts
 from .resources import NotFoundError, plan_json, session_json, sessions_json
-from .strict import (
-    HeartbeatServer,
-    advertise_only_what_exists,
-    resource_not_found,
-    strict_tool_arguments,
-)
+from .strict import HeartbeatServer, resource_not_found, strict_tool
 
 log = logging.getLogger(__name__)
 
@@ -178,15 +175,27 @@ def build_app(runtime: Runtime) -> MCPServer[Runtime]:
         version=server_version(),
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        tools=_tools(tags_schema(runtime.service.tag_kinds if runtime.service else None)),
+        middleware=[without_prompts],
     )
-    _register_tools(app, tags_schema(runtime.service.tag_kinds if runtime.service else None))
     _register_resources(app, runtime)
-    strict_tool_arguments(app)
-    advertise_only_what_exists(app, prompts=())
     return app
 
 
-def _register_tools(app: MCPServer[Runtime], tags_json_schema: dict[str, Any]) -> None:
+def _annotations(title: str, *, read_only: bool, destructive: bool = False) -> ToolAnnotations:
+    """The tool hints: every tool is idempotent and touches only this project's directory."""
+    return ToolAnnotations(
+        title=title,
+        read_only_hint=read_only,
+        destructive_hint=destructive,
+        idempotent_hint=True,
+        open_world_hint=False,
+    )
+
+
+def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
+    """The five tools, each with strict arguments (:func:`~.strict.strict_tool`)."""
+
     def heartbeat(
         ctx: Context,
         activity: Annotated[
@@ -213,29 +222,11 @@ def _register_tools(app: MCPServer[Runtime], tags_json_schema: dict[str, Any]) -
 
     # This project's tag vocabulary goes into the advertised schema.
     heartbeat.__annotations__["tags"] = Annotated[Any, WithJsonSchema(tags_json_schema)]
-    app.tool(
-        annotations=ToolAnnotations(
-            title="Heartbeat",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        )
-    )(heartbeat)
 
-    @app.tool(
-        annotations=ToolAnnotations(
-            title="Claim a plan",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=True,
-            open_world_hint=False,
-        )
-    )
     def claim_plan(
         ctx: Context,
         plan_id: Annotated[
-            PlanIdArg,
+            PlanId,
             Field(
                 description="The plan (work item) id, e.g. '043' or 'feat-login': "
                 "[A-Za-z0-9][A-Za-z0-9._-]{0,127}."
@@ -262,15 +253,6 @@ def _register_tools(app: MCPServer[Runtime], tags_json_schema: dict[str, Any]) -
         """
         return _call(ctx, lambda s: s.claim(plan_id, force=force))
 
-    @app.tool(
-        annotations=ToolAnnotations(
-            title="List sessions",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        )
-    )
     def list_sessions(
         ctx: Context,
         status: Annotated[
@@ -278,7 +260,7 @@ def _register_tools(app: MCPServer[Runtime], tags_json_schema: dict[str, Any]) -
             Field(description="Only this status: active | idle | stale | dead | ended."),
         ] = None,
         plan_id: Annotated[
-            PlanIdArg | None, Field(description="Only sessions holding this plan.")
+            PlanId | None, Field(description="Only sessions holding this plan.")
         ] = None,
         branch: Annotated[
             BranchArg | None, Field(description="Only sessions on this git branch.")
@@ -305,19 +287,10 @@ def _register_tools(app: MCPServer[Runtime], tags_json_schema: dict[str, Any]) -
 
         return _call(ctx, run)
 
-    @app.tool(
-        annotations=ToolAnnotations(
-            title="Release a plan",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=True,
-            open_world_hint=False,
-        )
-    )
     def release(
         ctx: Context,
         plan_id: Annotated[
-            PlanIdArg | None,
+            PlanId | None,
             Field(description="The plan to release; default: the one you hold."),
         ] = None,
         reason: Annotated[
@@ -340,15 +313,6 @@ def _register_tools(app: MCPServer[Runtime], tags_json_schema: dict[str, Any]) -
             ctx, lambda s: s.release(plan_id=plan_id, reason=reason, fencing_token=fencing_token)
         )
 
-    @app.tool(
-        annotations=ToolAnnotations(
-            title="Session info",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        )
-    )
     def session_info(ctx: Context) -> SessionInfoResult:
         """This session's view, the resolved configuration (root, dir, interval,
         stale_after, idle_after — each with where it came from) and the
@@ -386,6 +350,18 @@ def _register_tools(app: MCPServer[Runtime], tags_json_schema: dict[str, Any]) -
             project=runtime.project,
             plans=runtime.plans(),
         )
+
+    return [
+        strict_tool(heartbeat, annotations=_annotations("Heartbeat", read_only=False)),
+        strict_tool(
+            claim_plan, annotations=_annotations("Claim a plan", read_only=False, destructive=True)
+        ),
+        strict_tool(list_sessions, annotations=_annotations("List sessions", read_only=True)),
+        strict_tool(
+            release, annotations=_annotations("Release a plan", read_only=False, destructive=True)
+        ),
+        strict_tool(session_info, annotations=_annotations("Session info", read_only=True)),
+    ]
 
 
 def _register_resources(app: MCPServer[Runtime], runtime: Runtime) -> None:

@@ -1,61 +1,56 @@
-"""Where this server is stricter than the SDK's defaults (MCP layer only).
+"""Where this server is stricter than the SDK's defaults, on the SDK's public API.
 
 * Tool arguments are validated strictly and as sent: unknown arguments are
   refused, not dropped (a misspelt ``fencing_tokne`` must not release without
   the token check); a value of the wrong JSON type is refused, not coerced
   (``"yes"`` is not ``true``, ``"1"`` is not ``1``, ``"null"`` is not
-  ``null``); the advertised input schema says exactly that.
+  ``null``); the advertised input schema says exactly that. Each tool is built
+  with :func:`strict_tool` and handed to ``MCPServer(tools=[...])``: nothing is
+  patched after registration, so an SDK release that changes tools fails at
+  start, never serves unprotected.
 * A refused argument gets a message written for the agent (argument, value
-  given, rule, what is accepted), not pydantic's report.
-* Only capabilities that exist are advertised (no empty ``prompts``); an
-  unknown resource answers ``-32002`` (resource not found).
-* A line on stdin that is not JSON-RPC gets a JSON-RPC error instead of
-  silence, so a client never waits forever; serving goes on.
+  given, rule, what is accepted), not pydantic's report
+  (:meth:`HeartbeatServer.call_tool`).
+* An unknown resource answers ``-32002`` (resource not found)
+  (:meth:`HeartbeatServer.read_resource`).
 
-:class:`HeartbeatServer` overrides public ``MCPServer`` methods only. Three
-places reach into SDK internals of the pinned ``mcp>=2.3,<3``
-(``_tool_manager``, ``_lowlevel_server`` and its ``_request_handlers``); the
-tests in ``tests/test_fault_input.py`` and ``tests/test_protocol_strict.py``
-fail if an SDK release moves them.
+Only public SDK names are used here: ``MCPServer`` and its documented
+``call_tool``/``read_resource`` methods, ``Tool.from_function`` and the
+``Tool`` fields, ``FuncMetadata`` (whose docstring promises its fields are read
+live), the SDK's exceptions. The capability and prompt rules are middleware
+(:mod:`.middleware`); the one private use left is in :mod:`.stdio_lines`.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import (
     ResourceNotFoundError,
     ToolError,
     UnexpectedToolError,
 )
+from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
-from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
-from mcp.shared.message import SessionMessage
-from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
+from mcp.types import ToolAnnotations
 from pydantic import ConfigDict, ValidationError
 
 from ..domain.validation import describe_arguments_error
-
-log = logging.getLogger(__name__)
 
 RESOURCE_NOT_FOUND = -32002
 """MCP's "resource not found" error code (spec 2024-11-05 to 2025-11-25, the
 revisions Claude Code and the MCP Inspector negotiate). The SDK answers
 ``-32602`` for an unknown URI and ``-32603`` for any resource error."""
 
-PROMPT_METHODS = ("prompts/list", "prompts/get")
-
 
 class HeartbeatServer(MCPServer[Any]):
     """``MCPServer`` with agent-readable argument errors and honest resource errors.
 
-    Overrides public methods only (``call_tool``, ``read_resource``), which the
-    SDK's request handlers call.
+    Overrides the documented public methods ``call_tool`` and
+    ``read_resource``, which the SDK's request handlers call.
     """
 
     async def call_tool(
@@ -63,11 +58,11 @@ class HeartbeatServer(MCPServer[Any]):
     ) -> Any:
         """Call a tool; a refused argument becomes one message written for the agent.
 
-        The SDK raises a plain ``ToolError`` with the arguments'
-        ``ValidationError`` as ``__cause__`` (a tool's own errors are wrapped
-        twice, and a crash, such as a result that fails its output schema, is an
-        ``UnexpectedToolError``). The message names the argument, the value
-        given, the rule and what the input schema accepts.
+        The SDK documents that a refused argument raises a plain ``ToolError``
+        (its ``__cause__`` is the arguments' ``ValidationError``); a tool's own
+        errors are wrapped twice, and a crash, such as a result that fails its
+        output schema, is an ``UnexpectedToolError``. The message names the
+        argument, the value given, the rule and what the input schema accepts.
         """
         try:
             return await super().call_tool(name, arguments, context)
@@ -99,7 +94,7 @@ def resource_not_found(message: str, uri: str) -> MCPError:
     return MCPError(code=RESOURCE_NOT_FOUND, message=message, data={"uri": uri})
 
 
-class _VerbatimMetadata(FuncMetadata):
+class VerbatimMetadata(FuncMetadata):
     """The SDK's argument metadata without its JSON pre-parsing.
 
     The SDK decodes a string argument that holds JSON when the parameter is
@@ -112,99 +107,37 @@ class _VerbatimMetadata(FuncMetadata):
         return data
 
 
-def strict_tool_arguments(app: MCPServer[Any]) -> None:
-    """Validate every tool's arguments strictly and as sent; advertise exactly that.
+def strict_tool(fn: Callable[..., Any], *, annotations: ToolAnnotations | None = None) -> Tool:
+    """``fn`` as an SDK tool whose arguments are validated strictly and as sent.
 
-    Each tool's argument model becomes a subclass with ``extra="forbid"`` (an
-    unknown argument is refused, not dropped) and ``strict=True`` (no type
-    coercion), its metadata skips the SDK's JSON pre-parsing, and its input
-    schema is regenerated from that model with ``additionalProperties: false``.
-    Patterns and length limits come from the argument types (``models.*Arg``),
-    so schema and validation are one source. Fault suite: bad input.
+    The SDK's ``Tool.from_function`` builds the tool; its argument model is
+    then replaced by a subclass with ``extra="forbid"`` (an unknown argument is
+    refused, not dropped) and ``strict=True`` (no type coercion), without the
+    SDK's JSON pre-parsing, and its input schema is regenerated from that model
+    with ``additionalProperties: false``. Patterns and length limits come from
+    the argument types (``domain.ids``, ``domain.models.*Arg``), so schema and
+    validation are one source. Register the result with ``MCPServer(tools=...)``.
+    Fault suite: bad input; ``tests/test_tool_arguments.py``.
     """
-    manager = getattr(app, "_tool_manager", None)
-    if manager is None:  # pragma: no cover - SDK internals moved; keep serving
-        log.warning("cannot make tools refuse unknown arguments with this SDK version")
-        return
-    for tool in manager.list_tools():
-        old = tool.fn_metadata
-        base = old.arg_model
-        config = ConfigDict(**{**base.model_config, "extra": "forbid", "strict": True})
-        strict = type(base.__name__, (base,), {"model_config": config})
-        tool.fn_metadata = _VerbatimMetadata(
-            arg_model=strict,
-            output_schema=old.output_schema,
-            output_model=old.output_model,
-            wrap_output=old.wrap_output,
-        )
-        tool.parameters = {
-            **strict.model_json_schema(by_alias=True),
-            "additionalProperties": False,
-        }
-
-
-def advertise_only_what_exists(app: MCPServer[Any], prompts: Sequence[str] = ()) -> None:
-    """Withdraw the ``prompts`` capability when the server has no prompts.
-
-    The SDK registers ``prompts/list`` and ``prompts/get`` on every server and
-    advertises ``prompts`` for them; ``prompts/get`` of an unknown name then
-    answers error code 0 with a traceback. Without the handlers the capability
-    is not advertised and ``prompts/*`` answers ``-32601`` (method not found).
-    """
-    if prompts:
-        return
-    handlers = app._lowlevel_server._request_handlers
-    for method in PROMPT_METHODS:
-        handlers.pop(method, None)
-
-
-async def serve_stdio(app: MCPServer[Any]) -> None:
-    """Serve MCP over stdin/stdout, answering malformed lines.
-
-    The SDK's stdio transport drops a line that is not JSON-RPC without a
-    word, so a client waits forever. Here such a line gets a JSON-RPC error
-    (``-32700`` parse error, or ``-32600`` invalid request; ``id`` null, as
-    JSON-RPC 2.0 says when the id cannot be known) and serving goes on.
-    """
-    lowlevel = app._lowlevel_server  # what MCPServer.run_stdio_async drives
-    async with stdio_server() as (read_stream, write_stream):
-        send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
-
-        async def pump() -> None:
-            async with send:
-                async for item in read_stream:
-                    if isinstance(item, Exception):
-                        await write_stream.send(SessionMessage(_protocol_error(item)))
-                    else:
-                        await send.send(item)
-
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(pump)
-            await lowlevel.run(receive, write_stream, lowlevel.create_initialization_options())
-            tasks.cancel_scope.cancel()
-
-
-def _protocol_error(exc: Exception) -> JSONRPCError:
-    """The JSON-RPC error for a line the transport could not read as a message."""
-    parse = isinstance(exc, ValidationError) and any(
-        error["type"] == "json_invalid" for error in exc.errors()
+    tool = Tool.from_function(fn, annotations=annotations)
+    old = tool.fn_metadata
+    base = old.arg_model
+    config = ConfigDict(**{**base.model_config, "extra": "forbid", "strict": True})
+    strict = type(base.__name__, (base,), {"model_config": config})
+    metadata = VerbatimMetadata(
+        arg_model=strict,
+        output_schema=old.output_schema,
+        output_model=old.output_model,
+        wrap_output=old.wrap_output,
     )
-    if parse or not isinstance(exc, ValidationError):
-        error = ErrorData(code=PARSE_ERROR, message="Parse error: the line is not valid JSON")
-    else:
-        error = ErrorData(
-            code=INVALID_REQUEST,
-            message="Invalid Request: not a JSON-RPC 2.0 request, notification or response",
-        )
-    log.warning("answered a malformed line on stdin with JSON-RPC error %d", error.code)
-    return JSONRPCError(jsonrpc="2.0", id=None, error=error)
+    schema = {**strict.model_json_schema(by_alias=True), "additionalProperties": False}
+    return tool.model_copy(update={"fn_metadata": metadata, "parameters": schema})
 
 
 __all__ = [
     "RESOURCE_NOT_FOUND",
     "HeartbeatServer",
-    "advertise_only_what_exists",
+    "VerbatimMetadata",
     "resource_not_found",
-    "serve_stdio",
-    "strict_tool_arguments",
+    "strict_tool",
 ]

@@ -24,7 +24,7 @@ from ..domain import lease
 from ..domain.clock import Clock
 from ..domain.errors import InvalidInputError
 from ..domain.models import ClaimLost, ClaimRecord, ClaimResult, ReleaseResult, SessionRecord
-from ..domain.validation import validate_id, validate_label
+from ..domain.validation import validate_label
 from . import readers
 
 if TYPE_CHECKING:
@@ -71,11 +71,11 @@ class ClaimOperations:
           without releasing, or was stale and ``force`` was set.
 
         Raises:
-            InvalidInputError: ``plan_id`` is not a valid id.
+            InvalidInputError: ``plan_id`` is not safe as a name in the store
+                (ids are validated at the edge: :class:`~.ids.PlanId`).
             StoreError, StoreBusyError: nothing was changed.
         """
         self._agent_called = True
-        validate_id(plan_id, "plan_id")
         with self._mutex:
             answer = self._claim_locked(plan_id, force)
             return answer()  # the result and its message are built outside the lock
@@ -193,8 +193,6 @@ class ClaimOperations:
             StoreError, StoreBusyError: nothing was changed.
         """
         self._agent_called = True
-        if plan_id is not None:
-            validate_id(plan_id, "plan_id")
         if reason is not None:
             validate_label(reason, "reason")
         if fencing_token is not None and (

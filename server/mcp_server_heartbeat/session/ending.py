@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from ..domain.clock import Clock
 from ..domain.errors import StoreBusyError
 from ..domain.models import SessionRecord
-from ..domain.validation import validate_id
 from ..host.probe import ProcessProbe, probe_process
 from ..store import Store, Transaction
 
@@ -230,7 +229,6 @@ def end_session_record(
         InvalidInputError: ``session_id`` is not a valid id.
         StoreError, StoreBusyError: nothing was changed.
     """
-    validate_id(session_id, "session_id")
     with store.transaction(lock_timeout) as tx:
         record = tx.read_session(session_id)
         if record is None or record.ended_at is not None or not may_end(record):

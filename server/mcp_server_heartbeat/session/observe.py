@@ -29,7 +29,6 @@ from ..domain.models import (
     Unreadable,
     UtcDatetime,
 )
-from ..domain.validation import validate_id
 from ..host.probe import ProcessProbe
 from ..store import Store
 from .readers import by_status, classify, sessions_with_liveness
@@ -208,10 +207,8 @@ def plan_report(
         recent: how many of the latest events to include.
 
     Raises:
-        InvalidInputError: ``plan_id`` is not a valid id.
         StoreError: the plan's ledger exists but is unreadable.
     """
-    validate_id(plan_id, "plan_id")
     ledger = store.read_claim(plan_id)
     events = store.plan_history(plan_id, recent) if recent > 0 else []
     holder_status = None

@@ -30,7 +30,7 @@ from ..domain.liveness import (
     is_stale,
     view_of,
 )
-from ..domain.validation import validate_id, validate_label
+from ..domain.validation import validate_label
 
 if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic
     from ..domain.models import SessionRecord, SessionView, Status
@@ -98,8 +98,6 @@ def check_filters(status: str | None, plan_id: str | None, branch: str | None) -
         raise InvalidInputError(
             f"status {status!r} is not accepted: use one of {', '.join(STATUSES)}"
         )
-    if plan_id is not None:
-        validate_id(plan_id, "plan_id")
     if branch is not None:
         validate_label(branch, "branch", 256)
 

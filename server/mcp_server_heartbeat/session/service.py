@@ -51,10 +51,7 @@ from ..domain.models import (
     Tags,
 )
 from ..domain.tags import parse_tags
-from ..domain.validation import (
-    validate_id,
-    validate_label,
-)
+from ..domain.validation import validate_label
 from ..host.identity import Identity, read_boot_id
 from ..host.probe import ProcessProbe, probe_process
 from ..store import Store, Transaction
@@ -321,7 +318,7 @@ class SessionService(ClaimOperations, SessionEnding):
         adopt: SessionRecord | None = None
         for n in range(2, 10_000):
             suffix = f"-{n}"
-            candidate = validate_id(original[: ID_MAX_CHARS - len(suffix)] + suffix, "session_id")
+            candidate = original[: ID_MAX_CHARS - len(suffix)] + suffix
             existing = tx.read_session(candidate)
             if existing is None or liveness_may_adopt(existing, observer, self._probe):
                 adopt = existing

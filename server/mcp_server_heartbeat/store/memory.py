@@ -19,7 +19,7 @@ from typing import Any
 from ..domain.clock import Clock, utc_now
 from ..domain.errors import StoreBusyError, StoreError
 from ..domain.models import ClaimRecord, Event, SessionRecord, Unreadable
-from ..domain.validation import validate_id
+from .names import safe_stem
 
 DEFAULT_LOCK_TIMEOUT_S = 5.0
 
@@ -42,14 +42,14 @@ class MemoryTransaction:
 
     def read_session(self, session_id: str) -> SessionRecord | None:
         """The session's record as this transaction sees it, or None."""
-        validate_id(session_id, "session_id")
+        safe_stem(session_id, "session_id")
         if session_id in self._sessions:
             return self._sessions[session_id]
         return self._store.read_session(session_id)
 
     def write_session(self, record: SessionRecord) -> None:
         """Create or replace the session's record at commit."""
-        validate_id(record.session_id, "session_id")
+        safe_stem(record.session_id, "session_id")
         self._sessions[record.session_id] = record
 
     def delete_session(self, session_id: str) -> bool:
@@ -60,7 +60,7 @@ class MemoryTransaction:
 
     def read_claim(self, plan_id: str) -> ClaimRecord | None:
         """The plan's claim ledger as this transaction sees it, or None."""
-        validate_id(plan_id, "plan_id")
+        safe_stem(plan_id, "plan_id")
         if plan_id in self._claims:
             return self._claims[plan_id]
         return self._store.read_claim(plan_id)
@@ -170,7 +170,7 @@ class MemoryStore:
 
     def read_session(self, session_id: str) -> SessionRecord | None:
         """The committed record of ``session_id``, or None."""
-        validate_id(session_id, "session_id")
+        safe_stem(session_id, "session_id")
         return self._sessions.get(session_id)
 
     def list_sessions(self) -> tuple[list[SessionRecord], list[Unreadable]]:
@@ -179,7 +179,7 @@ class MemoryStore:
 
     def read_claim(self, plan_id: str) -> ClaimRecord | None:
         """The committed ledger of ``plan_id``, or None if never claimed."""
-        validate_id(plan_id, "plan_id")
+        safe_stem(plan_id, "plan_id")
         return self._claims.get(plan_id)
 
     def iter_claims(self) -> Iterator[ClaimRecord]:
@@ -193,7 +193,7 @@ class MemoryStore:
 
     def plan_history(self, plan_id: str, limit: int | None) -> list[Event]:
         """The ``limit`` most recent events of ``plan_id`` (None: all), oldest first."""
-        validate_id(plan_id, "plan_id")
+        safe_stem(plan_id, "plan_id")
         if limit is not None and limit <= 0:
             return []
         mine = [event for event in self._events if event.plan_id == plan_id]
@@ -201,7 +201,7 @@ class MemoryStore:
 
     def count_plan_events(self, plan_id: str, kinds: frozenset[str]) -> int:
         """How many events of ``plan_id`` with a kind in ``kinds`` there are."""
-        validate_id(plan_id, "plan_id")
+        safe_stem(plan_id, "plan_id")
         return sum(1 for e in self._events if e.plan_id == plan_id and e.event in kinds)
 
     def unreadable_events(self) -> int:

@@ -41,7 +41,8 @@ from pydantic import BaseModel, ValidationError
 from ...domain.clock import Clock, utc_now
 from ...domain.errors import StoreBusyError, StoreError
 from ...domain.models import ClaimRecord, Event, SessionRecord, Unreadable
-from ...domain.validation import describe_validation_error, validate_id
+from ...domain.validation import describe_validation_error
+from ..names import safe_stem
 from .atomic import UnreadableFile, fsync_directory, read_guarded, write_atomic
 from .dirlock import DirectoryGone, DirectoryLock, LockTimeout
 from .events import EventLog
@@ -236,7 +237,7 @@ class DirectoryStore:
 
     def read_session(self, session_id: str) -> SessionRecord | None:
         """The record of ``session_id``, or None when missing or unreadable."""
-        validate_id(session_id, "session_id")
+        safe_stem(session_id, "session_id")
         try:
             return _load(self.directory / f"{session_id}.json", SessionRecord)
         except (FileNotFoundError, UnreadableFile):
@@ -244,7 +245,7 @@ class DirectoryStore:
 
     def write_session(self, record: SessionRecord) -> None:
         """Atomically replace ``<dir>/<session_id>.json``. Raises StoreError."""
-        validate_id(record.session_id, "session_id")
+        safe_stem(record.session_id, "session_id")
         write_atomic(self.directory, f"{record.session_id}.json", _dump(record))
 
     def list_sessions(self) -> tuple[list[SessionRecord], list[Unreadable]]:
@@ -270,7 +271,7 @@ class DirectoryStore:
         for name in names:
             stem = name[: -len(".json")]
             try:
-                validate_id(stem, "file name")
+                safe_stem(stem, "file name")
                 record = _load(self.directory / name, SessionRecord)
             except FileNotFoundError:
                 continue  # removed between the scan and the read
@@ -296,7 +297,7 @@ class DirectoryStore:
         Raises:
             StoreError: the file could not be removed.
         """
-        validate_id(session_id, "session_id")
+        safe_stem(session_id, "session_id")
         try:
             os.unlink(self.directory / f"{session_id}.json")
         except FileNotFoundError:
@@ -358,12 +359,12 @@ class DirectoryStore:
     def plan_history(self, plan_id: str, limit: int | None) -> list[Event]:
         """The ``limit`` most recent events of ``plan_id`` (None: all), oldest first,
         read from the end of the log (see :meth:`EventLog.plan_history`)."""
-        validate_id(plan_id, "plan_id")
+        safe_stem(plan_id, "plan_id")
         return self.events.plan_history(plan_id, limit)
 
     def count_plan_events(self, plan_id: str, kinds: frozenset[str]) -> int:
         """How many events of ``plan_id`` with a kind in ``kinds`` the log holds."""
-        validate_id(plan_id, "plan_id")
+        safe_stem(plan_id, "plan_id")
         return self.events.count(plan_id, kinds)
 
     def unreadable_events(self) -> int:
@@ -385,7 +386,7 @@ class DirectoryStore:
             StoreError: the ledger exists but cannot be read; a claim decision
                 must not be made on a guess (tokens must never go back).
         """
-        validate_id(plan_id, "plan_id")
+        safe_stem(plan_id, "plan_id")
         path = self.claims_dir / f"{plan_id}.json"
         try:
             _check_real_dir(self.claims_dir)
@@ -397,7 +398,7 @@ class DirectoryStore:
 
     def write_claim(self, claim: ClaimRecord) -> None:
         """Atomically replace ``claims/<plan_id>.json``. Raises StoreError."""
-        validate_id(claim.plan_id, "plan_id")
+        safe_stem(claim.plan_id, "plan_id")
         try:
             self._claims_dir_ready()
         except OSError as exc:

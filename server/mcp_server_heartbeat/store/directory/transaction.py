@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ...domain.errors import StoreError
 from ...domain.models import ClaimRecord, Event, SessionRecord
-from ...domain.validation import validate_id
+from ..names import safe_stem
 
 if TYPE_CHECKING:
     from .store import DirectoryStore
@@ -49,19 +49,19 @@ class DirectoryTransaction:
 
     def read_session(self, session_id: str) -> SessionRecord | None:
         """The record as this transaction sees it (its own writes first), or None."""
-        validate_id(session_id, "session_id")
+        safe_stem(session_id, "session_id")
         if session_id in self._sessions:
             return self._sessions[session_id]
         return self._store.read_session(session_id)
 
     def write_session(self, record: SessionRecord) -> None:
         """Write the record at commit."""
-        validate_id(record.session_id, "session_id")
+        safe_stem(record.session_id, "session_id")
         self._sessions[record.session_id] = record
 
     def delete_session(self, session_id: str) -> bool:
         """Remove the record at commit; False when there is none to remove."""
-        validate_id(session_id, "session_id")
+        safe_stem(session_id, "session_id")
         existed = self.read_session(session_id) is not None or (
             session_id not in self._sessions
             and os.path.lexists(self._store.directory / f"{session_id}.json")
@@ -72,7 +72,7 @@ class DirectoryTransaction:
     def read_claim(self, plan_id: str) -> ClaimRecord | None:
         """The ledger as this transaction sees it, or None. Raises StoreError
         when it is unreadable."""
-        validate_id(plan_id, "plan_id")
+        safe_stem(plan_id, "plan_id")
         if plan_id in self._claims:
             return self._claims[plan_id]
         return self._store.read_claim(plan_id)

@@ -1,0 +1,84 @@
+"""Serving stdio with an answer for every line: the one private SDK use.
+
+The SDK's stdio transport (``mcp.server.stdio.stdio_server``, public) puts a
+line that is not JSON-RPC on its read stream as an exception, and the server
+drops it without a word, so a client that sent it waits forever. Here such a
+line gets a JSON-RPC error (``-32700`` parse error, or ``-32600`` invalid
+request; ``id`` null, as JSON-RPC 2.0 says when the id cannot be known) and
+serving goes on.
+
+Why this cannot be done publicly (``mcp`` 2.3): a malformed line never becomes
+a request, so middleware never sees it; ``MCPServer.run_stdio_async`` opens the
+transport itself and offers no hook between the transport and the server. So
+the streams are pumped here and the server is run over them the way
+``run_stdio_async`` does it, through the private attribute
+``MCPServer._lowlevel_server`` and its ``run(read_stream, write_stream,
+initialization_options)`` and ``create_initialization_options()``.
+:data:`PRIVATE_SDK_USE` names exactly that; ``tests/test_stdio_lines.py``
+fails if an SDK release moves it, and drives a real process over stdio.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
+from pydantic import ValidationError
+
+log = logging.getLogger(__name__)
+
+PRIVATE_SDK_USE = (
+    "MCPServer._lowlevel_server",
+    "Server.run(read_stream, write_stream, initialization_options)",
+    "Server.create_initialization_options()",
+)
+"""The SDK internals this module relies on (checked by the tests)."""
+
+
+async def serve_stdio(app: MCPServer[Any]) -> None:
+    """Serve MCP over stdin/stdout until stdin closes, answering malformed lines.
+
+    Everything else is the SDK's: its transport, its server loop, the
+    middleware and tools registered on ``app``.
+    """
+    lowlevel = app._lowlevel_server  # what MCPServer.run_stdio_async drives
+    async with stdio_server() as (read_stream, write_stream):
+        send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+
+        async def pump() -> None:
+            async with send:
+                async for item in read_stream:
+                    if isinstance(item, Exception):
+                        await write_stream.send(SessionMessage(protocol_error(item)))
+                    else:
+                        await send.send(item)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(pump)
+            await lowlevel.run(receive, write_stream, lowlevel.create_initialization_options())
+            tasks.cancel_scope.cancel()
+
+
+def protocol_error(exc: Exception) -> JSONRPCError:
+    """The JSON-RPC error for a line the transport could not read as a message:
+    ``-32700`` when it is not JSON, ``-32600`` when it is JSON but not JSON-RPC 2.0."""
+    parse = isinstance(exc, ValidationError) and any(
+        error["type"] == "json_invalid" for error in exc.errors()
+    )
+    if parse or not isinstance(exc, ValidationError):
+        error = ErrorData(code=PARSE_ERROR, message="Parse error: the line is not valid JSON")
+    else:
+        error = ErrorData(
+            code=INVALID_REQUEST,
+            message="Invalid Request: not a JSON-RPC 2.0 request, notification or response",
+        )
+    log.warning("answered a malformed line on stdin with JSON-RPC error %d", error.code)
+    return JSONRPCError(jsonrpc="2.0", id=None, error=error)
+
+
+__all__ = ["PRIVATE_SDK_USE", "protocol_error", "serve_stdio"]
