@@ -55,7 +55,7 @@ def test_a_dead_or_ended_record_is_adopted_with_its_claim(
 ) -> None:
     first = make_service("conv", pid=101, client_pid=11)
     token = first.claim("043").fencing_token
-    probe.dead.add(101)  # kill -9
+    probe.dead.update({101, 11})  # kill -9 of the client and its server, then a resume
     resumed = make_service("conv", pid=201, client_pid=21)
     assert (resumed.session_id, resumed.continues) == ("conv", None)
     assert resumed.claim("043").outcome == "already_yours"

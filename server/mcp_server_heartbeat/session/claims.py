@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..domain import lease
 from ..domain.clock import Clock
-from ..domain.errors import InvalidInputError
+from ..domain.errors import InvalidInputError, StoreError
 from ..domain.models import ClaimLost, ClaimRecord, ClaimResult, ReleaseResult, SessionRecord
 from ..domain.validation import validate_label
 from . import readers
@@ -56,6 +56,8 @@ class ClaimOperations:
         def _beat(self, now: datetime) -> dict[str, Any]: ...
         def _log(self, tx: Transaction, kind: EventKind, now: datetime, **fields: Any) -> None: ...
         def _unit(self, timeout: float | None = None) -> AbstractContextManager[Transaction]: ...
+        def _superseded(self, tx: Transaction) -> bool: ...
+        def superseded_error(self) -> StoreError: ...
         @staticmethod
         def _without_claim(record: SessionRecord) -> SessionRecord: ...
 
@@ -84,6 +86,8 @@ class ClaimOperations:
         """Decide and write a claim inside one store transaction (under the mutex);
         returns how to build the result, which happens after the lock is left."""
         with self._unit() as tx:
+            if self._superseded(tx):
+                return self._refuse_superseded
             now = self._clock()
             self._sync_claim(tx)
             record = self._current()
@@ -112,6 +116,10 @@ class ClaimOperations:
                 token = self._grant(tx, plan_id, ledger, now, takeover=takeover)
                 assert token == decision.fencing_token
             return decision.result  # the message is built after the lock is left
+
+    def _refuse_superseded(self) -> Any:
+        """The answer of a claim or release after this session was superseded."""
+        raise self.superseded_error()
 
     def _holder(self, tx: Transaction, ledger: ClaimRecord, now: datetime) -> lease.Holder:
         """The ledger's holder with its liveness as this session sees it at ``now``."""
@@ -211,6 +219,8 @@ class ClaimOperations:
         """Decide and write a release inside one store transaction (under the mutex);
         returns how to build the result, which happens after the lock is left."""
         with self._unit() as tx:
+            if self._superseded(tx):
+                return self._refuse_superseded
             now = self._clock()
             self._sync_claim(tx)
             record = self._current()

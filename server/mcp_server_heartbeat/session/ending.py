@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..domain.clock import Clock
-from ..domain.errors import StoreBusyError
+from ..domain.errors import StoreBusyError, StoreError
 from ..domain.models import SessionRecord
 from ..host.probe import ProcessProbe, probe_process
 from ..store import Store, Transaction
@@ -45,6 +45,13 @@ DISCARD_WITHIN_S = 10.0
 single agent tool call, never adopted from an earlier record, leaves no record:
 ``claude mcp list``/``get`` and Inspector health checks start a server each
 (issue "Fault round two", 9). Its events stay in the log (the audit trail)."""
+
+SUPERSEDED_MESSAGE = (
+    "this session's record ({session_id}) now belongs to another process (pid {pid} on "
+    "{host}), which adopted it after this server was judged dead; nothing was changed. "
+    "This server no longer records the session: reconnect (/mcp) to start a new one."
+)
+"""The error a superseded server answers every write with (design invariant 7)."""
 
 CLEAN_END_REASONS = frozenset({"disconnect", "sigterm", "sigint", "sighup"})
 """End reasons of a clean end: stdin closed, or a signal received."""
@@ -143,13 +150,16 @@ class SessionEnding:
     def _superseded(self, tx: Transaction) -> bool:
         """True (and this session is over) when the record of this id on disk now
         belongs to another process, which adopted it after proof of this one's
-        death (a wrong proof, or a process resumed from a stop): ending it here
-        would end another live process's record and release its claim (design
-        invariant 7), so nothing is written."""
+        death (a wrong proof, or a process resumed from a stop): writing it here
+        would overwrite, end or release another live process's record and claim
+        (design invariant 7), so nothing is written. Every write checks it first:
+        the heartbeat, claim, release and end. The reason is kept for
+        :meth:`superseded_error`."""
         disk = tx.read_session(self.session_id)
         ident = self.identity
         if disk is None or (disk.host, disk.pid) == (ident.host, ident.pid):
             return False
+        self._superseded_by = (disk.pid, disk.host)
         log.warning(
             "session %s was adopted by pid %s on %s; this process (pid %s) ends without "
             "touching its record or claim",
@@ -160,6 +170,13 @@ class SessionEnding:
         )
         self._ended = True
         return True
+
+    def superseded_error(self) -> StoreError:
+        """The error for a write refused because this session was superseded."""
+        pid, host = getattr(self, "_superseded_by", (None, None))
+        return StoreError(
+            SUPERSEDED_MESSAGE.format(session_id=self.session_id, pid=pid, host=host or "?")
+        )
 
     def _discard(self, tx: Transaction, reason: str, now: datetime) -> bool:
         """Remove this session's record instead of ending it, when nothing in it is

@@ -38,7 +38,7 @@ from typing import Any
 from ..domain import lease
 from ..domain.clock import BootClock, Clock, boottime_now, utc_now
 from ..domain.errors import InvalidInputError, StoreError
-from ..domain.liveness import Observer, Thresholds
+from ..domain.liveness import Observer, Thresholds, same_process_space
 from ..domain.liveness import may_adopt as liveness_may_adopt
 from ..domain.models import (
     ClaimLost,
@@ -345,25 +345,65 @@ class SessionService(ClaimOperations, SessionEnding):
     def _adopt_claim(
         self, tx: Transaction, record: SessionRecord, old: SessionRecord
     ) -> SessionRecord:
-        """Keep the claim of an adopted record when the ledger still names this id."""
+        """Keep the claim of an adopted record when the ledger still names this id.
+
+        * A claim lost while the old process was gone (taken over, released) is
+          reported: the adopted record's ``claim_lost`` and the next
+          ``heartbeat`` say so, as they would have told the old process (a loss
+          older than the old process's last heartbeat it may have heard of: it is
+          kept in the record, not reported again).
+        * When the old record's client (the MCP client that started the dead
+          server) is not this server's client and may still run, the claim is
+          kept under a new fencing token, so the token that client's agent may
+          still hold is refused wherever tokens are checked: two live agents
+          never work under one token.
+        """
         if old.plan_id is None:
-            return record
+            lost = old.claim_lost
+            if lost is not None and (
+                old.last_heartbeat is None
+                or (lost.at is not None and lost.at >= old.last_heartbeat)
+            ):
+                self._unreported_loss = lost  # lost after the old process last beat
+            return record.model_copy(update={"claim_lost": lost})
         ledger = tx.read_claim(old.plan_id)
         if ledger is None or ledger.holder != record.session_id:
-            return record
+            loss = lease.detect_loss(record.session_id, old, ledger)
+            if loss is not None:
+                self._unreported_loss = loss
+            return record.model_copy(update={"claim_lost": loss or old.claim_lost})
         ident = self.identity
-        tx.write_claim(
-            ledger.model_copy(
-                update={
-                    "holder_host": ident.host,
-                    "holder_pid": ident.pid,
-                    "holder_pid_started_at": ident.pid_started_at,
-                    "holder_pid_start_ticks": ident.pid_start_ticks,
-                    "holder_boot_id": ident.boot_id,
-                    "holder_pid_namespace": ident.pid_namespace,
-                }
+        now = self._clock()
+        update: dict[str, Any] = {
+            "holder_host": ident.host,
+            "holder_pid": ident.pid,
+            "holder_pid_started_at": ident.pid_started_at,
+            "holder_pid_start_ticks": ident.pid_start_ticks,
+            "holder_boot_id": ident.boot_id,
+            "holder_pid_namespace": ident.pid_namespace,
+        }
+        refenced = self._client_may_run_elsewhere(old)
+        if refenced:
+            update.update(
+                fencing_token=lease.next_token(ledger),
+                claimed_at=now,
+                acquired_by="takeover",
+                takeover_reason="proof_of_death",
+                previous_holder=record.session_id,
             )
-        )
+        ledger = ledger.model_copy(update=update)
+        tx.write_claim(ledger)
+        if refenced:
+            self._log(
+                tx,
+                "claim_taken_over",
+                now,
+                plan_id=ledger.plan_id,
+                fencing_token=ledger.fencing_token,
+                reason="proof_of_death",
+                previous_holder=record.session_id,
+                force=False,
+            )
         return record.model_copy(
             update={
                 "plan_id": ledger.plan_id,
@@ -371,6 +411,19 @@ class SessionService(ClaimOperations, SessionEnding):
                 "claimed_at": ledger.claimed_at,
             }
         )
+
+    def _client_may_run_elsewhere(self, old: SessionRecord) -> bool:
+        """True when ``old``'s MCP client is not this server's and is not proven
+        gone (another process space counts as may-run: fail safe, a new token
+        costs nothing)."""
+        client = old.client_pid
+        if client is None or client <= 0:
+            return False
+        if client == self.identity.client_pid and same_process_space(old, self._observer()):
+            return False
+        if not same_process_space(old, self._observer()):
+            return True
+        return not self._probe(client, None).dead
 
     def note_client(self, name: str | None, version: str | None) -> None:
         """Fill ``entrypoint``/``agent_version`` from the MCP ``clientInfo`` when the
@@ -415,7 +468,8 @@ class SessionService(ClaimOperations, SessionEnding):
             update["tags"] = parse_tags(tags, self.tag_kinds)
         with self._mutex:
             self._agent_called = True
-            self._write_own(agent_call=True, update=update)
+            if not self._write_own(agent_call=True, update=update):
+                raise self.superseded_error()
             loss, self._unreported_loss = self._unreported_loss, None
             return HeartbeatResult(session=self.view_self(), claim_lost=loss)
 
@@ -436,8 +490,12 @@ class SessionService(ClaimOperations, SessionEnding):
             self._agent_called = True
             self._record = self._current().model_copy(update={"last_call_at": self._clock()})
 
-    def _write_own(self, agent_call: bool, update: Mapping[str, Any] | None = None) -> None:
+    def _write_own(self, agent_call: bool, update: Mapping[str, Any] | None = None) -> bool:
+        """Refresh this session's record; False (nothing written) when another process
+        has adopted it (:meth:`~.ending.SessionEnding._superseded`)."""
         with self._unit() as tx:
+            if self._superseded(tx):
+                return False
             now = self._clock()
             self._sync_claim(tx)
             changes: dict[str, Any] = {**self._beat(now), **(update or {})}
@@ -446,6 +504,7 @@ class SessionService(ClaimOperations, SessionEnding):
             record = self._current().model_copy(update=changes)
             tx.write_session(record)
             self._record = record
+        return True
 
     def _log(self, tx: Transaction, kind: EventKind, now: datetime, **fields: Any) -> None:
         """Append an event for a change made in ``tx``; it is written at commit,
