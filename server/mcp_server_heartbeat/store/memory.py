@@ -17,81 +17,33 @@ from datetime import datetime
 from typing import Any
 
 from ..domain.clock import Clock, utc_now
-from ..domain.errors import StoreBusyError, StoreError
+from ..domain.errors import StoreBusyError
 from ..domain.models import ClaimRecord, Event, SessionRecord, Unreadable
+from .buffered import BufferedTransaction
 from .names import safe_stem
 
 DEFAULT_LOCK_TIMEOUT_S = 5.0
 
 
-class MemoryTransaction:
+class MemoryTransaction(BufferedTransaction):
     """One unit of work on a :class:`MemoryStore` (see :meth:`MemoryStore.transaction`).
 
     Reads see the committed state plus this transaction's own writes.
     """
 
     def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store)
         self._store = store
-        self._sessions: dict[str, SessionRecord | None] = {}
-        self._claims: dict[str, ClaimRecord] = {}
-        self._events: list[Event] = []
-
-    def now(self) -> datetime:
-        """The store's clock (aware UTC)."""
-        return self._store.now()
-
-    def read_session(self, session_id: str) -> SessionRecord | None:
-        """The session's record as this transaction sees it, or None."""
-        safe_stem(session_id, "session_id")
-        if session_id in self._sessions:
-            return self._sessions[session_id]
-        return self._store.read_session(session_id)
-
-    def write_session(self, record: SessionRecord) -> None:
-        """Create or replace the session's record at commit."""
-        safe_stem(record.session_id, "session_id")
-        self._sessions[record.session_id] = record
-
-    def delete_session(self, session_id: str) -> bool:
-        """Remove the session's record at commit; False if there is none."""
-        existed = self.read_session(session_id) is not None
-        self._sessions[session_id] = None
-        return existed
-
-    def read_claim(self, plan_id: str) -> ClaimRecord | None:
-        """The plan's claim ledger as this transaction sees it, or None."""
-        safe_stem(plan_id, "plan_id")
-        if plan_id in self._claims:
-            return self._claims[plan_id]
-        return self._store.read_claim(plan_id)
-
-    def write_claim(self, claim: ClaimRecord) -> None:
-        """Create or replace the plan's ledger at commit.
-
-        Raises:
-            StoreError: the write would lower the plan's fencing token.
-        """
-        current = self.read_claim(claim.plan_id)
-        if current is not None and claim.fencing_token < current.fencing_token:
-            raise StoreError(
-                f"refused to lower plan {claim.plan_id}'s fencing token from "
-                f"{current.fencing_token} to {claim.fencing_token}; nothing was changed"
-            )
-        self._claims[claim.plan_id] = claim
-
-    def append_event(self, event: Event) -> None:
-        """Append one event at commit."""
-        self._events.append(event)
 
     def _apply(self) -> None:
         store = self._store
-        store._claims.update(self._claims)
-        for session_id, record in self._sessions.items():
+        store._claims.update(self.claims)
+        for session_id, record in self.sessions.items():
             if record is None:
                 store._sessions.pop(session_id, None)
             else:
                 store._sessions[session_id] = record
-        store._events.extend(self._events)
+        store._events.extend(self.events)
 
 
 class MemoryStore:

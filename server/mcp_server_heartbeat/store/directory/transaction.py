@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ...domain.errors import StoreError
-from ...domain.models import ClaimRecord, Event, SessionRecord
-from ..names import safe_stem
+from ..buffered import BufferedTransaction
 
 if TYPE_CHECKING:
     from .store import DirectoryStore
@@ -18,7 +16,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class DirectoryTransaction:
+class DirectoryTransaction(BufferedTransaction):
     """One unit of work on a :class:`DirectoryStore`, under its lock.
 
     Writes are buffered; reads see them. At commit they are applied in this order:
@@ -38,62 +36,15 @@ class DirectoryTransaction:
     """
 
     def __init__(self, store: DirectoryStore) -> None:
+        super().__init__(store)
         self._store = store
-        self._claims: dict[str, ClaimRecord] = {}
-        self._sessions: dict[str, SessionRecord | None] = {}
-        self._events: list[Event] = []
 
-    def now(self) -> datetime:
-        """The store's clock (aware UTC)."""
-        return self._store.now()
-
-    def read_session(self, session_id: str) -> SessionRecord | None:
-        """The record as this transaction sees it (its own writes first), or None."""
-        safe_stem(session_id, "session_id")
-        if session_id in self._sessions:
-            return self._sessions[session_id]
-        return self._store.read_session(session_id)
-
-    def write_session(self, record: SessionRecord) -> None:
-        """Write the record at commit."""
-        safe_stem(record.session_id, "session_id")
-        self._sessions[record.session_id] = record
-
-    def delete_session(self, session_id: str) -> bool:
-        """Remove the record at commit; False when there is none to remove."""
-        safe_stem(session_id, "session_id")
-        existed = self.read_session(session_id) is not None or (
-            session_id not in self._sessions
+    def _exists(self, session_id: str) -> bool:
+        """A record that exists but cannot be read still counts (gc removes it)."""
+        return super()._exists(session_id) or (
+            session_id not in self.sessions
             and os.path.lexists(self._store.directory / f"{session_id}.json")
         )
-        self._sessions[session_id] = None
-        return existed
-
-    def read_claim(self, plan_id: str) -> ClaimRecord | None:
-        """The ledger as this transaction sees it, or None. Raises StoreError
-        when it is unreadable."""
-        safe_stem(plan_id, "plan_id")
-        if plan_id in self._claims:
-            return self._claims[plan_id]
-        return self._store.read_claim(plan_id)
-
-    def write_claim(self, claim: ClaimRecord) -> None:
-        """Write the ledger at commit.
-
-        Raises:
-            StoreError: the write would lower the plan's fencing token.
-        """
-        current = self.read_claim(claim.plan_id)
-        if current is not None and claim.fencing_token < current.fencing_token:
-            raise StoreError(
-                f"refused to lower plan {claim.plan_id}'s fencing token from "
-                f"{current.fencing_token} to {claim.fencing_token}; nothing was changed"
-            )
-        self._claims[claim.plan_id] = claim
-
-    def append_event(self, event: Event) -> None:
-        """Append the event at commit."""
-        self._events.append(event)
 
     def commit(self) -> None:
         """Apply the buffered writes in the order of the class doc (called by
@@ -103,10 +54,10 @@ class DirectoryTransaction:
             StoreError: the commit point failed; nothing after it was written.
         """
         store = self._store
-        for claim in self._claims.values():
+        for claim in self.claims.values():
             store.write_claim(claim)
-        committed = bool(self._claims)
-        for session_id, record in self._sessions.items():
+        committed = bool(self.claims)
+        for session_id, record in self.sessions.items():
             try:
                 if record is None:
                     store.delete_session(session_id)
@@ -120,7 +71,7 @@ class DirectoryTransaction:
                     session_id,
                     exc,
                 )
-        for event in self._events:
+        for event in self.events:
             try:
                 store.events.append(event)
             except StoreError as exc:

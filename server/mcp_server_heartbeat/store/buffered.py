@@ -1,0 +1,99 @@
+"""A unit of work whose writes wait for the commit: the part every store shares.
+
+Reads see the committed state through the store's own lock-free reads, with
+this transaction's writes on top (read your writes). Writes are buffered and
+handed to the store's ``commit`` all together; an exception inside the
+``with`` block drops them. Two rules are enforced here, once for every store:
+every name is safe (:func:`~.names.safe_stem`), and a plan's fencing token is
+never lowered (design invariant 2).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from ..domain.errors import StoreError
+from ..domain.models import ClaimRecord, Event, SessionRecord
+from .names import safe_stem
+
+
+class CommittedState(Protocol):
+    """What a buffered transaction reads through: the store's committed state."""
+
+    def now(self) -> datetime: ...
+    def read_session(self, session_id: str) -> SessionRecord | None: ...
+    def read_claim(self, plan_id: str) -> ClaimRecord | None: ...
+
+
+class BufferedTransaction:
+    """Buffered writes over a store's committed state; subclasses apply them in
+    ``commit`` (the directory in its careful order, memory all at once).
+
+    ``claims``, ``sessions`` (None = deleted) and ``events`` hold the writes in
+    the order made.
+    """
+
+    def __init__(self, store: CommittedState) -> None:
+        self._state = store
+        self.claims: dict[str, ClaimRecord] = {}
+        self.sessions: dict[str, SessionRecord | None] = {}
+        self.events: list[Event] = []
+
+    def now(self) -> datetime:
+        """The store's clock (aware UTC)."""
+        return self._state.now()
+
+    def read_session(self, session_id: str) -> SessionRecord | None:
+        """The record as this transaction sees it (its own writes first), or None."""
+        safe_stem(session_id, "session_id")
+        if session_id in self.sessions:
+            return self.sessions[session_id]
+        return self._state.read_session(session_id)
+
+    def write_session(self, record: SessionRecord) -> None:
+        """Create or replace the record at commit."""
+        safe_stem(record.session_id, "session_id")
+        self.sessions[record.session_id] = record
+
+    def delete_session(self, session_id: str) -> bool:
+        """Remove the record at commit; False when there is none to remove."""
+        existed = self._exists(session_id)
+        self.sessions[session_id] = None
+        return existed
+
+    def _exists(self, session_id: str) -> bool:
+        """Whether a record of ``session_id`` exists as this transaction sees it."""
+        return self.read_session(session_id) is not None
+
+    def read_claim(self, plan_id: str) -> ClaimRecord | None:
+        """The plan's ledger as this transaction sees it, or None if never claimed.
+
+        Raises:
+            StoreError: the ledger exists but cannot be read.
+        """
+        safe_stem(plan_id, "plan_id")
+        if plan_id in self.claims:
+            return self.claims[plan_id]
+        return self._state.read_claim(plan_id)
+
+    def write_claim(self, claim: ClaimRecord) -> None:
+        """Create or replace the plan's ledger at commit.
+
+        Raises:
+            StoreError: the write would lower the plan's fencing token.
+        """
+        current = self.read_claim(claim.plan_id)
+        if current is not None and claim.fencing_token < current.fencing_token:
+            raise StoreError(
+                f"refused to lower plan {claim.plan_id}'s fencing token from "
+                f"{current.fencing_token} to {claim.fencing_token}; nothing was changed"
+            )
+        self.claims[claim.plan_id] = claim
+
+    def append_event(self, event: Event) -> None:
+        """Append one event at commit, after the change it records."""
+        self.events.append(event)
+
+
+__all__ = ["BufferedTransaction", "CommittedState"]
