@@ -75,6 +75,7 @@ class SessionEnding:
         _clock: Clock
         _monotonic: Callable[[], float]
         _record: SessionRecord | None
+        _superseded_by: tuple[int | None, str | None] | None
 
         @property
         def session_id(self) -> str: ...
@@ -173,7 +174,7 @@ class SessionEnding:
 
     def superseded_error(self) -> StoreError:
         """The error for a write refused because this session was superseded."""
-        pid, host = getattr(self, "_superseded_by", (None, None))
+        pid, host = self._superseded_by or (None, None)
         return StoreError(
             SUPERSEDED_MESSAGE.format(session_id=self.session_id, pid=pid, host=host or "?")
         )

@@ -68,6 +68,18 @@ ID_MAX_CHARS = 128
 """The longest valid id (``validation.ID_PATTERN``); a new id ``<id>-<n>`` stays inside it."""
 ROLES = ("creator", "executor", "reviewer", "releaser")
 
+_UNDONE_ON_ROLLBACK = (
+    "_record_value",
+    "_beat_anchor",
+    "_unreported_loss",
+    "_ended",
+    "_adopted",
+    "_started_mono",
+    "identity",
+    "continues",
+)
+"""The per-process state a failed transaction restores (:meth:`SessionService._unit`)."""
+
 
 class SessionService(ClaimOperations, SessionEnding):
     """This session's operations against a :class:`~.store.Store`.
@@ -128,6 +140,8 @@ class SessionService(ClaimOperations, SessionEnding):
         self._agent_called = False
         self._adopted = False
         self._started_mono: float | None = None
+        self._superseded_by: tuple[int | None, str | None] | None = None
+        """(pid, host) of the process that adopted this session's record, if one did."""
 
     @classmethod
     def for_record(
@@ -225,30 +239,13 @@ class SessionService(ClaimOperations, SessionEnding):
         """A store transaction whose effect on this session's in-memory state is
         undone with it: when the block raises or the commit point fails, the
         record, claim loss and id are what they were before (nothing was written)."""
-        saved = (
-            self._record_value,
-            self._beat_anchor,
-            self._unreported_loss,
-            self._ended,
-            self._adopted,
-            self._started_mono,
-            self.identity,
-            self.continues,
-        )
+        saved = {name: getattr(self, name) for name in _UNDONE_ON_ROLLBACK}
         try:
             with self.store.transaction(timeout) as tx:
                 yield tx
         except BaseException:
-            (
-                self._record_value,
-                self._beat_anchor,
-                self._unreported_loss,
-                self._ended,
-                self._adopted,
-                self._started_mono,
-                self.identity,
-                self.continues,
-            ) = saved
+            for name, value in saved.items():
+                setattr(self, name, value)
             raise
 
     def start(self) -> SessionRecord:
