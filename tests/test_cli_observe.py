@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from mcp_server_heartbeat.cli.statusline import LightRecord
-from mcp_server_heartbeat.domain.liveness import Observer, Thresholds, assess
+from mcp_server_heartbeat.domain.liveness import Thresholds, assess
+from mcp_server_heartbeat.host.identity import observer_here
 from mcp_server_heartbeat.host.probe import probe_process
 from mcp_server_heartbeat.store.directory.light import scan
 from mcp_server_heartbeat.store.directory.store import DirectoryStore
@@ -282,7 +282,7 @@ def test_statusline_reads_records_as_the_store_does(world: Path) -> None:
     directory = world / "sessions"
     now = datetime.now(UTC)
     records, _ = DirectoryStore(directory).list_sessions()
-    observer = Observer(session_id=None, host=records[0].host or "")
+    observer = observer_here(None, records[0].host or "")
     thresholds = Thresholds(stale_after=300.0, idle_after=600.0)
     expected = {
         r.session_id: assess(r, now, observer, probe_process, thresholds).status for r in records
@@ -461,7 +461,7 @@ def test_status_colours_only_on_request(world: Path) -> None:
     snap = read_snapshot(
         store,
         datetime.now(UTC),
-        Observer(session_id=None, host=socket.gethostname()),
+        observer_here(None),
         probe_process,
         Thresholds(),
     )

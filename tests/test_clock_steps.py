@@ -17,7 +17,8 @@ from pathlib import Path
 from conftest import HOST, T0, FakeClock, FakeProbe, make_identity
 from mcp_server_heartbeat.cli.statusline import line_for
 from mcp_server_heartbeat.domain.clock import boottime_now
-from mcp_server_heartbeat.domain.liveness import Observer, Thresholds
+from mcp_server_heartbeat.domain.liveness import Thresholds
+from mcp_server_heartbeat.host.identity import observer_here
 from mcp_server_heartbeat.session.observe import read_snapshot
 from mcp_server_heartbeat.session.service import SessionService
 from mcp_server_heartbeat.store.directory.light import scan
@@ -72,7 +73,7 @@ def test_a_wall_clock_step_forward_does_not_make_a_fresh_holder_stale(
 
     views = {v.session_id: v for v in claimant.list_sessions().sessions}
     assert (views["holder"].status, views["holder"].heartbeat_age_s) == ("active", 1)
-    observer = Observer(session_id=None, host=HOST, boottime=boot)
+    observer = observer_here(None, HOST, boottime=boot)
     snapshot = read_snapshot(DirectoryStore(heartbeat_dir), wall(), observer, FakeProbe(), TH)
     status = {view.session_id: (view.status, view.heartbeat_age_s) for view in snapshot.sessions}
     assert status["holder"] == ("active", 1)

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import HOST, T0, FakeProbe
-from mcp_server_heartbeat.domain.liveness import Observer, Thresholds, assess
+from mcp_server_heartbeat.domain.liveness import Thresholds, assess
 from mcp_server_heartbeat.domain.models import ClaimRecord, SessionRecord
+from mcp_server_heartbeat.host.identity import observer_here
 from mcp_server_heartbeat.session.observe import collect_garbage
 from mcp_server_heartbeat.store.directory.events import Event
 from mcp_server_heartbeat.store.directory.store import DirectoryStore
@@ -70,7 +71,7 @@ def test_gc_removes_only_old_ended_or_dead_non_holders(
             store.append_event(Event(at=beat, event="session_started", session_id=f"s{i}"))
             records.append(record)
         ledgers_before = {p.name: p.read_bytes() for p in store.claims_dir.iterdir()}
-        observer = Observer(session_id=None, host=HOST)
+        observer = observer_here(None, HOST)
 
         report = collect_garbage(
             store, NOW, older_than_s, observer, probe, THRESHOLDS, dry_run=dry_run

@@ -7,11 +7,12 @@ from datetime import timedelta
 import pytest
 
 from conftest import HOST, T0, FakeProbe
-from mcp_server_heartbeat.domain.liveness import Observer, Thresholds, assess, health_of
+from mcp_server_heartbeat.domain.liveness import Thresholds, assess, health_of
 from mcp_server_heartbeat.domain.models import SessionRecord
+from mcp_server_heartbeat.host.identity import observer_here
 from mcp_server_heartbeat.host.probe import ProcessState, probe_process
 
-ME = Observer(session_id="me", host=HOST, client_pid=500, previous_session="before")
+ME = observer_here("me", HOST, 500, "before")
 TH = Thresholds(stale_after=300, idle_after=600)
 
 

@@ -19,10 +19,10 @@ import pytest
 
 from conftest import HOST, T0, FakeClock, FakeProbe, ServiceFactory
 from mcp_server_heartbeat.cli import hooks, statusline
-from mcp_server_heartbeat.domain.liveness import Observer, Thresholds
+from mcp_server_heartbeat.domain.liveness import Thresholds
 from mcp_server_heartbeat.domain.models import SessionRecord, Tags
 from mcp_server_heartbeat.host.config import Flags, resolve_config
-from mcp_server_heartbeat.host.identity import read_boot_id, read_pid_namespace
+from mcp_server_heartbeat.host.identity import observer_here, read_boot_id, read_pid_namespace
 from mcp_server_heartbeat.session import readers
 from mcp_server_heartbeat.session.observe import read_snapshot
 from mcp_server_heartbeat.session.records import Opener, open_record
@@ -65,7 +65,7 @@ def test_every_reader_classifies_through_the_one_reader(
             )
         )
     probe.dead.add(102)
-    observer = Observer(session_id="me", host=HOST, boottime=None)
+    observer = observer_here("me", HOST, boottime=None)
     thresholds = Thresholds()
 
     views = readers.sessions_with_liveness(
@@ -116,7 +116,7 @@ def test_list_sessions_is_the_reader_with_filters(
 
 
 def test_is_live_agrees_with_classify_without_probing_the_stale(probe: FakeProbe) -> None:
-    observer = Observer(session_id="me", host=HOST, boottime=None)
+    observer = observer_here("me", HOST, boottime=None)
     probed: list[int] = []
 
     def counting(pid: int, started: Any) -> Any:

@@ -26,7 +26,8 @@ from mcp_server_heartbeat.domain.errors import ConfigError, StoreBusyError, Stor
 from mcp_server_heartbeat.domain.liveness import Thresholds
 from mcp_server_heartbeat.domain.models import ClaimRecord, Event, SessionRecord
 from mcp_server_heartbeat.host.config import Flags, resolve_config
-from mcp_server_heartbeat.session.service import SessionService, end_session_record
+from mcp_server_heartbeat.session.handover import end_session_record
+from mcp_server_heartbeat.session.service import SessionService
 from mcp_server_heartbeat.store import Store, open_light_reader, open_store
 from mcp_server_heartbeat.store.directory import atomic, events
 from mcp_server_heartbeat.store.directory.store import DirectoryStore

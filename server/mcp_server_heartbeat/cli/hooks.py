@@ -53,7 +53,6 @@ from ..domain.clock import Clock, boottime_now, utc_now
 from ..domain.errors import HeartbeatError, InvalidInputError
 from ..domain.ids import SessionId
 from ..domain.liveness import (
-    Observer,
     Thresholds,
     may_adopt,
     process_alive,
@@ -62,11 +61,11 @@ from ..domain.liveness import (
 from ..domain.models import Event, PlanHint, ProjectContext, SessionRecord, SessionView
 from ..domain.validation import describe_validation_error, id_refused, validate_label
 from ..host.config import Config, Flags, resolve_config
-from ..host.identity import read_boot_id, read_pid_namespace, read_time_namespace
+from ..host.identity import observer_here, read_boot_id, read_pid_namespace, read_time_namespace
 from ..host.plans import list_plans, suggest_plan
 from ..host.probe import ProcessProbe, probe_process, process_start_ticks, process_start_time
 from ..host.project import detect_project
-from ..session.ending import end_session_record
+from ..session.handover import end_session_record
 from ..session.readers import sessions_with_liveness, working_elsewhere
 from ..session.records import Opener, open_record
 from ..store import Transaction, open_store
@@ -197,7 +196,7 @@ def session_start(
     thresholds = Thresholds(
         stale_after=float(config.stale_after.value), idle_after=float(config.idle_after.value)
     )
-    here = Observer(session_id=session_id, host=host, client_pid=lineage.client_pid)
+    here = observer_here(session_id, host, lineage.client_pid)
     with store.transaction() as tx:
         records, _unreadable = store.list_sessions()
         now = tx.now()
@@ -225,11 +224,11 @@ def session_start(
             tx.write_session(own)
             _log_opened(tx, own, reopened, source, now)
             by_id[session_id] = own
-    observer = Observer(
-        session_id=server.session_id if server is not None else session_id,
-        host=host,
-        client_pid=lineage.client_pid,
-        previous_session=own.previous_session if own is not None else None,
+    observer = observer_here(
+        server.session_id if server is not None else session_id,
+        host,
+        lineage.client_pid,
+        own.previous_session if own is not None else None,
     )
     views = sessions_with_liveness(
         by_id.values(), now, observer, probe, thresholds, include_ended=True
@@ -262,12 +261,7 @@ def _payload_cwd(payload: HookInput) -> Path:
 def _alive_here(record: SessionRecord, host: str, probe: ProcessProbe) -> bool:
     """True when ``record``'s process runs in this hook's process space (host,
     boot, PID namespace) and is not proven dead: the rule of proof of death."""
-    here = Observer(
-        session_id=None,
-        host=host,
-        boot_id=read_boot_id(),
-        pid_namespace=read_pid_namespace(),
-    )
+    here = observer_here(None, host)
     return process_alive(record, here, probe) is True
 
 
@@ -486,7 +480,7 @@ def session_end(
     if not store.exists():
         return None
     host = socket.gethostname()
-    here = Observer(session_id=session_id, host=host, client_pid=lineage.client_pid)
+    here = observer_here(session_id, host, lineage.client_pid)
 
     def may_end(record: SessionRecord) -> bool:
         # A pid is compared or probed only in this hook's own process space (liveness).

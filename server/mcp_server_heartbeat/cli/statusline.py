@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..domain.clock import format_duration, parse_utc
-from ..domain.liveness import Observer, Thresholds
+from ..domain.liveness import Thresholds
 from ..host.config import resolve_config
+from ..host.identity import observer_here
 from ..host.probe import ProcessProbe, probe_process
 from ..session import readers
 from ..store import open_light_reader
@@ -139,7 +140,7 @@ def line_for(
     record of a running server (after ``/clear``).
     """
     thresholds = Thresholds(stale_after=stale_after, idle_after=idle_after)
-    observer = Observer(session_id=session_id, host=host)
+    observer = observer_here(session_id, host)
 
     def status_of(record: Mapping[str, Any]) -> str:
         return readers.classify(LightRecord.of(record), now, observer, probe, thresholds).status

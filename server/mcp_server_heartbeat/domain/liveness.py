@@ -35,16 +35,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from ..host.identity import read_boot_id, read_pid_namespace, read_time_namespace
 from .clock import boottime_now
 
 if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic
-    from ..host.probe import ProcessProbe
     from .models import Health, Relationship, SessionRecord, SessionView, Status
+    from .process import ProcessProbe
 
 
 class RecordLike(Protocol):
@@ -76,8 +75,10 @@ class Observer:
     """Who is looking: the caller's session id, host and MCP client pid, and the
     process space and clock it reads from.
 
-    ``boot_id``, ``pid_namespace`` and ``time_namespace`` default to this
-    process's (read once, :mod:`~.identity`); ``boottime`` is the reader's
+    ``boot_id``, ``pid_namespace`` and ``time_namespace`` are the reader's
+    process space (None: unknown, so no record can be proven dead by it; the
+    host layer fills them: :func:`~mcp_server_heartbeat.host.identity.observer_here`);
+    ``boottime`` is the reader's
     ``CLOCK_BOOTTIME`` in seconds, or None to judge every age by UTC (a reader
     whose wall clock is injected and whose boot-time clock is not).
     """
@@ -86,9 +87,9 @@ class Observer:
     host: str
     client_pid: int | None = None
     previous_session: str | None = None
-    boot_id: str | None = field(default_factory=read_boot_id)
-    pid_namespace: str | None = field(default_factory=read_pid_namespace)
-    time_namespace: str | None = field(default_factory=read_time_namespace)
+    boot_id: str | None = None
+    pid_namespace: str | None = None
+    time_namespace: str | None = None
     boottime: Callable[[], float] | None = boottime_now
 
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from ..domain.clock import BootClock, boottime_now
+from ..domain.liveness import Observer
 from ..domain.validation import validate_id
 from .git import git_branch
 from .probe import process_start_ticks, process_start_time
@@ -127,9 +129,32 @@ def detect_identity(
     )
 
 
+def observer_here(
+    session_id: str | None,
+    host: str | None = None,
+    client_pid: int | None = None,
+    previous_session: str | None = None,
+    boottime: BootClock | None = boottime_now,
+) -> Observer:
+    """An observer in this process's space: its host (default: this hostname),
+    boot, PID and time namespaces (read once per process), so the records of this
+    space can be proven dead and the others are remote (design: proof of death)."""
+    return Observer(
+        session_id=session_id,
+        host=socket.gethostname() if host is None else host,
+        client_pid=client_pid,
+        previous_session=previous_session,
+        boot_id=read_boot_id(),
+        pid_namespace=read_pid_namespace(),
+        time_namespace=read_time_namespace(),
+        boottime=boottime,
+    )
+
+
 __all__ = [
     "Identity",
     "detect_identity",
+    "observer_here",
     "read_boot_id",
     "read_pid_namespace",
     "read_time_namespace",

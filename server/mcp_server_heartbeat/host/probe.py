@@ -20,13 +20,13 @@ break a lock only on proof of death.
 
 from __future__ import annotations
 
-import enum
 import errno
 import os
 from datetime import UTC, datetime
-from typing import Protocol
 
 import psutil
+
+from ..domain.process import ProcessProbe, ProcessState
 
 START_TIME_TOLERANCE_S = 1.0
 """Start times that differ by more than this are different processes.
@@ -35,31 +35,6 @@ psutil derives a start time from boot time and clock ticks (10 ms on Linux);
 a round trip through a millisecond timestamp stays well inside one second,
 while PID reuse needs the PID space to wrap, which takes far longer.
 """
-
-
-class ProcessState(enum.Enum):
-    """What a probe found at a recorded (pid, start time)."""
-
-    ALIVE = "alive"
-    GONE = "gone"
-    REUSED = "reused"
-
-    @property
-    def dead(self) -> bool:
-        """True when this is proof of death (GONE or REUSED)."""
-        return self is not ProcessState.ALIVE
-
-
-class ProcessProbe(Protocol):
-    """Checks a process on this host. Injected so tests can kill without killing.
-
-    ``start_ticks`` is the recorded start in clock ticks since boot
-    (:func:`process_start_ticks`); when given it decides PID reuse exactly, and
-    ``started_at`` (UTC) is only the fallback for records without it."""
-
-    def __call__(
-        self, pid: int, started_at: datetime | None, start_ticks: int | None = None
-    ) -> ProcessState: ...
 
 
 def process_start_time(pid: int) -> datetime | None:

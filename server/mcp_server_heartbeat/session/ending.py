@@ -1,6 +1,7 @@
 """The ending of sessions: a clean end (claim released, ``ended_at`` and
 ``end_reason`` set), the discard of a record nobody needs, and ending a record
-on behalf of a server that is gone (the SessionEnd hook).
+on behalf of a server that is gone (the SessionEnd hook:
+:func:`~.handover.end_session_record`).
 
 Rules (design "Lifecycle" and invariant 7):
 
@@ -29,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from ..domain.clock import Clock
 from ..domain.errors import StoreBusyError, StoreError
 from ..domain.models import SessionRecord
-from ..host.probe import ProcessProbe, probe_process
 from ..store import Store, Transaction
 
 if TYPE_CHECKING:
@@ -220,42 +220,4 @@ class SessionEnding:
         return True
 
 
-def end_session_record(
-    store: Store,
-    session_id: str,
-    reason: str,
-    may_end: Callable[[SessionRecord], bool],
-    clock: Clock | None = None,
-    probe: ProcessProbe = probe_process,
-    lock_timeout: float | None = None,
-) -> SessionRecord | None:
-    """End a session recorded by another process, with the rules of :meth:`SessionService.end`.
-
-    For callers that are not the session's server, such as Claude Code's
-    SessionEnd hook: in one transaction, read ``<session_id>``'s record;
-    when it exists, has not ended and ``may_end(record)`` agrees (the caller's
-    proof that no server process still owns it), release its claim in the
-    claim ledger (only if the ledger still names this session) and mark it
-    ended with ``reason`` — the same code path as the server's own shutdown
-    (:meth:`SessionEnding.end_within`), in the same transaction.
-
-    Returns:
-        The ended record, or None when there was nothing to end (no record,
-        already ended, or ``may_end`` said no).
-
-    Raises:
-        InvalidInputError: ``session_id`` is not a valid id.
-        StoreError, StoreBusyError: nothing was changed.
-    """
-    with store.transaction(lock_timeout) as tx:
-        record = tx.read_session(session_id)
-        if record is None or record.ended_at is not None or not may_end(record):
-            return None
-        from .service import SessionService  # the service mixes this module in
-
-        service = SessionService.for_record(store, record, clock=clock, probe=probe)
-        service.end_within(tx, reason)
-    return service.record
-
-
-__all__ = ["CLEAN_END_REASONS", "DISCARD_WITHIN_S", "SessionEnding", "end_session_record"]
+__all__ = ["CLEAN_END_REASONS", "DISCARD_WITHIN_S", "SUPERSEDED_MESSAGE", "SessionEnding"]

@@ -11,7 +11,6 @@ probe, exactly as ``list_sessions`` gets them.
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
@@ -29,6 +28,7 @@ from ..domain.models import (
     Unreadable,
     UtcDatetime,
 )
+from ..host.identity import observer_here
 from ..host.probe import ProcessProbe
 from ..store import Store
 from .readers import by_status, classify, sessions_with_liveness
@@ -75,10 +75,7 @@ def observer_from_env(env: Mapping[str, str], session_id: str | None = None) -> 
     """Who is looking from a command line: this host, and the session id of the
     Claude Code session it runs in (``--session-id`` or ``CLAUDE_CODE_SESSION_ID``),
     if any, so that session shows as ``self``."""
-    return Observer(
-        session_id=session_id or env.get("CLAUDE_CODE_SESSION_ID") or None,
-        host=socket.gethostname(),
-    )
+    return observer_here(session_id or env.get("CLAUDE_CODE_SESSION_ID") or None)
 
 
 # -- snapshot ------------------------------------------------------------------

@@ -57,7 +57,7 @@ from ..host.probe import ProcessProbe, probe_process
 from ..store import Store, Transaction
 from . import readers
 from .claims import ClaimOperations
-from .ending import CLEAN_END_REASONS, DISCARD_WITHIN_S, SessionEnding, end_session_record
+from .ending import CLEAN_END_REASONS, DISCARD_WITHIN_S, SessionEnding
 from .observe import PlanReport, plan_report
 from .readers import STATUSES
 from .records import Opener, Opening, open_record
@@ -612,5 +612,4 @@ __all__ = [
     "ROLES",
     "STATUSES",
     "SessionService",
-    "end_session_record",
 ]

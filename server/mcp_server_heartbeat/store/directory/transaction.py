@@ -5,19 +5,32 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 from ...domain.errors import StoreError
-from ..buffered import BufferedTransaction
+from ...domain.models import ClaimRecord, SessionRecord
+from ..buffered import BufferedTransaction, CommittedState
+from .events import EventLog
 
-if TYPE_CHECKING:
-    from .store import DirectoryStore
+
+class DirectoryFiles(CommittedState, Protocol):
+    """What the commit writes through: the directory store's single-file writes
+    (:class:`~.store.DirectoryStore`), each atomic on its own."""
+
+    directory: Path
+    events: EventLog
+
+    def write_claim(self, claim: ClaimRecord) -> None: ...
+    def write_session(self, record: SessionRecord) -> None: ...
+    def delete_session(self, session_id: str) -> bool: ...
+
 
 log = logging.getLogger(__name__)
 
 
 class DirectoryTransaction(BufferedTransaction):
-    """One unit of work on a :class:`DirectoryStore`, under its lock.
+    """One unit of work on a :class:`~.store.DirectoryStore`, under its lock.
 
     Writes are buffered; reads see them. At commit they are applied in this order:
 
@@ -35,7 +48,7 @@ class DirectoryTransaction(BufferedTransaction):
     An exception inside the ``with`` block discards every buffered write.
     """
 
-    def __init__(self, store: DirectoryStore) -> None:
+    def __init__(self, store: DirectoryFiles) -> None:
         super().__init__(store)
         self._store = store
 
@@ -48,7 +61,7 @@ class DirectoryTransaction(BufferedTransaction):
 
     def commit(self) -> None:
         """Apply the buffered writes in the order of the class doc (called by
-        :meth:`DirectoryStore.transaction`, under the lock).
+        :meth:`~.store.DirectoryStore.transaction`, under the lock).
 
         Raises:
             StoreError: the commit point failed; nothing after it was written.
