@@ -82,6 +82,7 @@ def _victim(
     )
     log = os.open(token_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     service.start()
+    Path(token_log + ".ready").touch()  # the kill window starts now, whatever the load
     while True:
         result = service.claim(PLAN)
         if result.claimed:
@@ -90,6 +91,14 @@ def _victim(
             service.release(PLAN, fencing_token=result.fencing_token)
         else:
             service.beat()
+
+
+def _wait_until_ready(marker: Path, victim: Any, timeout_s: float = 30.0) -> None:
+    """Wait until the victim has started its session (it creates ``marker``), so the
+    random kill delay falls in its claim loop and not in a start slowed by load."""
+    deadline = time.monotonic() + timeout_s
+    while not marker.exists() and victim.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 def run_kills(
@@ -138,6 +147,7 @@ def run_kills(
             ),
         )
         victim.start()
+        _wait_until_ready(Path(f"{token_log}.ready"), victim)
         time.sleep(rng.uniform(0.0, max_delay_s))
         victim.kill()  # SIGKILL (a no-op if it already killed itself at the failpoint)
         victim.join()
