@@ -2,7 +2,8 @@
 release, list, end.
 
 No MCP here: the MCP layer calls these and turns their results into tool
-results. Every change happens inside the store's cross-process lock, so the
+results. Every change is one store transaction (a unit of work that commits
+all or nothing, exclusive across every process sharing the store), so the
 rules hold across any number of server processes. The rules live apart:
 
 * the lease rules (one live claim per plan, fencing tokens that grow forever,
@@ -12,21 +13,20 @@ rules hold across any number of server processes. The rules live apart:
   record first checks the ledger; a loss is reported once by the next
   ``heartbeat`` and shown in the record's ``claim_lost``.
 * opening or adopting a record (one live process per session id):
-  :mod:`.records`. A server started under the id of a record whose process
-  may still run runs under a new id ``<id>-2``, ``<id>-3``, ... with
-  ``previous_session`` = the original (:meth:`SessionService.start`).
-* the end of a session: :mod:`.ending`; reading sessions with liveness:
-  :mod:`.readers`.
+  :mod:`.records` and :mod:`.starting`. A server started under the id of a
+  record whose process may still run runs under a new id ``<id>-2``,
+  ``<id>-3``, ... with ``previous_session`` = the original.
+* the end of a session: :mod:`.ending` (and :mod:`.handover` for a server
+  that is gone); reading sessions with liveness: :mod:`.readers`.
 
 Kept here: who this session is, its record in memory, the mutex, its own age
 on a monotonic clock, and a loss not yet reported. Within one process the
 mutex serialises the worker threads of tool calls and the background
-heartbeat; it is always taken before the store's lock.
+heartbeat; it is always taken before a store transaction.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -37,9 +37,8 @@ from typing import Any
 
 from ..domain import lease
 from ..domain.clock import BootClock, Clock, boottime_now, utc_now
-from ..domain.errors import InvalidInputError, StoreError
-from ..domain.liveness import Observer, Thresholds, same_process_space
-from ..domain.liveness import may_adopt as liveness_may_adopt
+from ..domain.errors import InvalidInputError
+from ..domain.liveness import Observer, Thresholds
 from ..domain.models import (
     ClaimLost,
     Event,
@@ -60,12 +59,10 @@ from .claims import ClaimOperations
 from .ending import CLEAN_END_REASONS, DISCARD_WITHIN_S, SessionEnding
 from .observe import PlanReport, plan_report
 from .readers import STATUSES
-from .records import Opener, Opening, open_record
+from .starting import SessionStarting
 
 log = logging.getLogger(__name__)
 
-ID_MAX_CHARS = 128
-"""The longest valid id (``validation.ID_PATTERN``); a new id ``<id>-<n>`` stays inside it."""
 ROLES = ("creator", "executor", "reviewer", "releaser")
 
 _UNDONE_ON_ROLLBACK = (
@@ -81,7 +78,7 @@ _UNDONE_ON_ROLLBACK = (
 """The per-process state a failed transaction restores (:meth:`SessionService._unit`)."""
 
 
-class SessionService(ClaimOperations, SessionEnding):
+class SessionService(SessionStarting, ClaimOperations, SessionEnding):
     """This session's operations against a :class:`~.store.Store`.
 
     Args:
@@ -247,180 +244,6 @@ class SessionService(ClaimOperations, SessionEnding):
             for name, value in saved.items():
                 setattr(self, name, value)
             raise
-
-    def start(self) -> SessionRecord:
-        """Write this session's record, adopting an existing one with the same id
-        when :func:`~.liveness.may_adopt` allows it.
-
-        Adoption (resume, ``/mcp`` reconnect) keeps ``started_at``, role, tags,
-        ``previous_session``, ``last_activity`` and a claim the ledger still
-        grants to this id; the pid fields become this process's and an earlier
-        ``ended_at`` is cleared. When the record's process may still run, this
-        session runs under a new id instead (:meth:`_continue_under_new_id`):
-        two live processes never share one id, one claim or one record.
-
-        Raises:
-            StoreError, StoreBusyError: the record could not be written.
-        """
-        with self._mutex, self._unit() as tx:
-            now = self._clock()
-            old = tx.read_session(self.identity.session_id)
-            opening = self._open(old, now)
-            if opening.continue_under_new_id:
-                assert old is not None
-                old = self._continue_under_new_id(tx, old)
-                opening = self._open(old, now, may_adopt=lambda _old: True)
-            record = opening.record
-            assert record is not None
-            if old is not None:
-                record = self._adopt_claim(tx, record, old)
-            self._record = record
-            tx.write_session(record)
-            self._adopted = old is not None
-            self._started_mono = self._monotonic()
-            self._log(
-                tx,
-                "session_adopted" if old is not None else "session_started",
-                now,
-                plan_id=record.plan_id,
-                fencing_token=record.fencing_token,
-                **({"previous_session": self.continues} if self.continues else {}),
-            )
-            return record
-
-    def _open(
-        self,
-        old: SessionRecord | None,
-        now: datetime,
-        may_adopt: Callable[[SessionRecord], bool] | None = None,
-    ) -> Opening:
-        """This server's record over ``old`` (:func:`~.records.open_record`), by the
-        adoption rule :func:`~.liveness.may_adopt` unless another is given."""
-        rule = may_adopt or (
-            lambda record: liveness_may_adopt(record, self._observer(), self._probe)
-        )
-        opener = Opener.of_identity(self.identity, self.interval, self.continues)
-        beat = self._beat(now)
-        return open_record(old, opener, now, rule, boottime=beat["last_heartbeat_boottime"])
-
-    def _continue_under_new_id(self, tx: Transaction, live: SessionRecord) -> SessionRecord | None:
-        """Switch this session to a new id because ``live``'s process may still run
-        (inside the store's lock). The new id is the first of ``<id>-2``,
-        ``<id>-3``, ... (the original shortened to stay a valid id) whose record
-        is missing or may be adopted; that record, if any, is returned to adopt.
-        Says so on stderr; ``continues`` and ``previous_session`` name the original.
-        """
-        original = live.session_id
-        observer = self._observer()
-        adopt: SessionRecord | None = None
-        for n in range(2, 10_000):
-            suffix = f"-{n}"
-            candidate = original[: ID_MAX_CHARS - len(suffix)] + suffix
-            existing = tx.read_session(candidate)
-            if existing is None or liveness_may_adopt(existing, observer, self._probe):
-                adopt = existing
-                break
-        else:  # pragma: no cover - ten thousand live processes under one id
-            raise StoreError(f"no free session id left after {original}-9999")
-        where = f"pid {live.pid} on {live.host or 'an unknown host'}"
-        log.warning(
-            "session id %s is in use by a live or unprovable process (%s); "
-            "this server runs as session %s, which continues it",
-            original,
-            where,
-            candidate,
-        )
-        self.identity = dataclasses.replace(
-            self.identity,
-            session_id=candidate,
-            session_id_source=f"{self.identity.session_id_source}; {original} was in use "
-            f"by a process that may still run ({where}), so a new id continues it",
-        )
-        self.continues = original
-        return adopt
-
-    def _adopt_claim(
-        self, tx: Transaction, record: SessionRecord, old: SessionRecord
-    ) -> SessionRecord:
-        """Keep the claim of an adopted record when the ledger still names this id.
-
-        * A claim lost while the old process was gone (taken over, released) is
-          reported: the adopted record's ``claim_lost`` and the next
-          ``heartbeat`` say so, as they would have told the old process (a loss
-          older than the old process's last heartbeat it may have heard of: it is
-          kept in the record, not reported again).
-        * When the old record's client (the MCP client that started the dead
-          server) is not this server's client and may still run, the claim is
-          kept under a new fencing token, so the token that client's agent may
-          still hold is refused wherever tokens are checked: two live agents
-          never work under one token.
-        """
-        if old.plan_id is None:
-            lost = old.claim_lost
-            if lost is not None and (
-                old.last_heartbeat is None
-                or (lost.at is not None and lost.at >= old.last_heartbeat)
-            ):
-                self._unreported_loss = lost  # lost after the old process last beat
-            return record.model_copy(update={"claim_lost": lost})
-        ledger = tx.read_claim(old.plan_id)
-        if ledger is None or ledger.holder != record.session_id:
-            loss = lease.detect_loss(record.session_id, old, ledger)
-            if loss is not None:
-                self._unreported_loss = loss
-            return record.model_copy(update={"claim_lost": loss or old.claim_lost})
-        ident = self.identity
-        now = self._clock()
-        update: dict[str, Any] = {
-            "holder_host": ident.host,
-            "holder_pid": ident.pid,
-            "holder_pid_started_at": ident.pid_started_at,
-            "holder_pid_start_ticks": ident.pid_start_ticks,
-            "holder_boot_id": ident.boot_id,
-            "holder_pid_namespace": ident.pid_namespace,
-        }
-        refenced = self._client_may_run_elsewhere(old)
-        if refenced:
-            update.update(
-                fencing_token=lease.next_token(ledger),
-                claimed_at=now,
-                acquired_by="takeover",
-                takeover_reason="proof_of_death",
-                previous_holder=record.session_id,
-            )
-        ledger = ledger.model_copy(update=update)
-        tx.write_claim(ledger)
-        if refenced:
-            self._log(
-                tx,
-                "claim_taken_over",
-                now,
-                plan_id=ledger.plan_id,
-                fencing_token=ledger.fencing_token,
-                reason="proof_of_death",
-                previous_holder=record.session_id,
-                force=False,
-            )
-        return record.model_copy(
-            update={
-                "plan_id": ledger.plan_id,
-                "fencing_token": ledger.fencing_token,
-                "claimed_at": ledger.claimed_at,
-            }
-        )
-
-    def _client_may_run_elsewhere(self, old: SessionRecord) -> bool:
-        """True when ``old``'s MCP client is not this server's and is not proven
-        gone (another process space counts as may-run: fail safe, a new token
-        costs nothing)."""
-        client = old.client_pid
-        if client is None or client <= 0:
-            return False
-        if client == self.identity.client_pid and same_process_space(old, self._observer()):
-            return False
-        if not same_process_space(old, self._observer()):
-            return True
-        return not self._probe(client, None).dead
 
     def note_client(self, name: str | None, version: str | None) -> None:
         """Fill ``entrypoint``/``agent_version`` from the MCP ``clientInfo`` when the
