@@ -21,7 +21,11 @@ from typing import Any
 
 import pytest
 
-from mcp_server_heartbeat.cli.hooks import COMPACT_REMINDER, PROTOCOL_REMINDER, RESUME_REMINDER
+from mcp_server_heartbeat.cli.hook_context import (
+    COMPACT_REMINDER,
+    PROTOCOL_REMINDER,
+    RESUME_REMINDER,
+)
 from mcp_server_heartbeat.domain.liveness import Thresholds
 from mcp_server_heartbeat.domain.models import ClaimRecord, SessionRecord
 from mcp_server_heartbeat.host.identity import Identity, read_boot_id, read_pid_namespace
