@@ -249,3 +249,11 @@ def test_an_orphaned_worktree_is_its_own_root_never_a_path_inside_git(repo):
     config = resolve_config(Flags(), {}, wt1)
     assert config.directory.value == str(wt1 / DIR)
     assert not (repo / ".git" / "worktrees" / "wt1").exists()
+
+
+def test_without_directives_at_the_root_a_branchs_copy_is_ignored(repo):
+    wt1 = repo.parent / "wt1"
+    directives(wt1, "  heartbeat_dir: .ahrena/elsewhere\n  enabled: false\n")
+    config = resolve_config(Flags(), {}, wt1)
+    assert config.directory.value == str(repo / DIR)
+    assert config.enabled.value is True

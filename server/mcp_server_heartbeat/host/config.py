@@ -22,8 +22,9 @@ top level). Outside git the chosen directory is the root. A relative heartbeat
 directory is resolved against ``root``; a relative plans directory against the
 session's worktree (plans are checked-out files). The directives file is the
 root's, so every worktree of a repository shares one configuration and one
-domain (a branch's own copy cannot split it); where the root has none (a bare
-repository), the session's worktree's copy is read. ``scope`` itself, which
+domain (a branch's own copy cannot split it; a root without one means the
+defaults for every worktree); a bare repository has no checkout, so its
+worktrees read their own copies. ``scope`` itself, which
 decides the root, comes from a flag, the environment or the worktree's copy.
 Every value records where it came from, which
 ``session_info`` shows. Any bad value raises :class:`ConfigError` naming it.
@@ -146,10 +147,11 @@ def resolve_config(
             + " or ".join(SCOPES)
         )
     root = _domain_root(launch, repo, scope.value)
-    if Path(root.value) != worktree and (Path(root.value) / DIRECTIVES_PATH).is_file():
-        # The domain's own settings: every worktree of the repository reads the same
-        # file, so a branch's copy cannot split the domain (another heartbeat_dir, a
-        # shorter stale threshold, tracking off).
+    if Path(root.value) != worktree and not (repo is not None and repo.bare):
+        # The domain's own settings: every worktree of the repository reads the root's
+        # file (none there: the defaults), so a branch's copy cannot split the domain
+        # (another heartbeat_dir, a shorter stale threshold, tracking off). A bare
+        # repository has no checkout of its own: its worktrees read their copies.
         tracking = _read_directives(Path(root.value))
 
     dir_setting = _first(
