@@ -338,5 +338,10 @@ def test_a_holder_without_a_record_is_judged_by_the_ledger() -> None:
         "b1",
         4,
     )
-    stored = SessionRecord(session_id=OTHER, pid=21)
-    assert lease.holder_record(plan, stored) == (stored, True)
+    same = SessionRecord(session_id=OTHER, host="h", pid=20, last_heartbeat=T0)
+    assert lease.holder_record(plan, same) == (same, True)
+    # A record naming another process (its rewrite after an adoption failed) never
+    # decides which process holds the plan: the ledger's does, with the record's beat.
+    stale_copy = SessionRecord(session_id=OTHER, host="h", pid=21, last_heartbeat=T0)
+    judged, on_disk = lease.holder_record(plan, stale_copy)
+    assert on_disk and (judged.pid, judged.boot_id, judged.last_heartbeat) == (20, "b1", T0)

@@ -85,13 +85,22 @@ class Holder:
 def holder_record(ledger: ClaimRecord, record: SessionRecord | None) -> tuple[SessionRecord, bool]:
     """The holder's record to judge, and whether it was read from the store.
 
-    With no readable record, the holder is judged by the process the ledger
-    recorded (host, pid, start time, boot and PID namespace): it can still be
-    proven dead. Returns ``(record, on_disk)``.
+    The ledger is the truth about which process holds the plan: the holder is
+    judged by the process the ledger recorded (host, pid, start, boot and PID
+    namespace), with the record's heartbeat. A record that names another process
+    (its rewrite after an adoption failed, so it still names the dead process
+    adopted from) never decides: a live adopter is not taken for dead. With no
+    readable record, the ledger alone is judged: it can still be proven dead.
+    Returns ``(record, on_disk)``.
     """
     assert ledger.holder is not None
     if record is not None:
-        return record, True
+        if ledger.holder_pid is None or (record.host, record.pid) == (
+            ledger.holder_host,
+            ledger.holder_pid,
+        ):
+            return record, True
+        return record.model_copy(update=_ledger_process(ledger)), True
     return (
         SessionRecord(
             session_id=ledger.holder,
@@ -107,6 +116,18 @@ def holder_record(ledger: ClaimRecord, record: SessionRecord | None) -> tuple[Se
         ),
         False,
     )
+
+
+def _ledger_process(ledger: ClaimRecord) -> dict[str, object]:
+    """The holder's process as the ledger names it, as record fields."""
+    return {
+        "host": ledger.holder_host,
+        "pid": ledger.holder_pid,
+        "pid_started_at": ledger.holder_pid_started_at,
+        "pid_start_ticks": ledger.holder_pid_start_ticks,
+        "boot_id": ledger.holder_boot_id,
+        "pid_namespace": ledger.holder_pid_namespace,
+    }
 
 
 def next_token(ledger: ClaimRecord | None) -> int:

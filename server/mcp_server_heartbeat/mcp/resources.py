@@ -8,7 +8,7 @@
 * ``heartbeat://sessions/{session_id}`` — :func:`session_json`: one session view.
 * ``heartbeat://plans/{plan_id}`` — :func:`plan_json`: the plan's holder,
   fencing token, transition count and recent events
-  (:class:`~mcp_server_heartbeat.observe.PlanReport`).
+  (:class:`~mcp_server_heartbeat.session.observe.PlanReport`).
 
 Reading never modifies the directory and does not count as the agent's
 activity (unlike a tool call, a resource read is not the agent working).

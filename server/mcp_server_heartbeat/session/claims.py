@@ -4,9 +4,9 @@ that its claim is still the ledger's.
 The decisions and the messages the agent reads are pure
 (:mod:`~mcp_server_heartbeat.domain.lease`); this module reads their inputs
 inside one store transaction (the session's record, the plan's ledger, the
-holder's record and its liveness) and performs the writes a decision names:
-the ledger first (the commit point of a claim), then the records, then the
-event. The result and its message are built after the lock is left.
+holder's record and its liveness) and makes the writes a decision names; the
+store commits them together (the ledger is the commit point). The result and
+its message are built after the transaction is over.
 
 :class:`ClaimOperations` is mixed into :class:`~.service.SessionService`, whose
 store, identity, mutex, clock and in-memory record it uses.
@@ -266,6 +266,7 @@ class ClaimOperations:
             return
         self._unreported_loss = loss
         self._record = self._without_claim(record).model_copy(update={"claim_lost": loss})
+        tx.write_session(self._record)  # the record and the claim_lost event commit together
         self._log(
             tx,
             "claim_lost",

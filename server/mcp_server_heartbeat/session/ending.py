@@ -76,6 +76,7 @@ class SessionEnding:
         _monotonic: Callable[[], float]
         _record: SessionRecord | None
         _superseded_by: tuple[int | None, str | None] | None
+        _replaced: tuple[str | None, int | None] | None
 
         @property
         def session_id(self) -> str: ...
@@ -159,6 +160,10 @@ class SessionEnding:
         disk = tx.read_session(self.session_id)
         ident = self.identity
         if disk is None or (disk.host, disk.pid) == (ident.host, ident.pid):
+            return False
+        if self._replaced == (disk.host, disk.pid):
+            # The record of the dead process this one adopted: this process's rewrite
+            # of it failed after the commit point (disk full); its next write repairs it.
             return False
         self._superseded_by = (disk.pid, disk.host)
         log.warning(

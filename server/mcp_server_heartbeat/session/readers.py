@@ -88,8 +88,9 @@ def view(
 
 
 def check_filters(status: str | None, plan_id: str | None, branch: str | None) -> None:
-    """Refuse filters that cannot match: a status outside :data:`STATUSES`, a plan
-    id that is not a valid id, a branch that is not a label of 256 characters or less.
+    """Refuse filters that cannot match: a status outside :data:`STATUSES`, a
+    branch that is not a label of 256 characters or less (a plan id is checked at
+    the edge: :class:`~mcp_server_heartbeat.domain.ids.PlanId`).
 
     Raises:
         InvalidInputError: naming the value given and what is accepted.

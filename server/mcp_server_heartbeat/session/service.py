@@ -72,6 +72,7 @@ _UNDONE_ON_ROLLBACK = (
     "_ended",
     "_adopted",
     "_started_mono",
+    "_replaced",
     "identity",
     "continues",
 )
@@ -137,6 +138,9 @@ class SessionService(SessionStarting, ClaimOperations, SessionEnding):
         self._agent_called = False
         self._adopted = False
         self._started_mono: float | None = None
+        self._replaced: tuple[str | None, int | None] | None = None
+        """(host, pid) of the dead process whose record this one adopted: a record
+        still naming it is this process's own (its rewrite failed), not a successor."""
         self._superseded_by: tuple[int | None, str | None] | None = None
         """(pid, host) of the process that adopted this session's record, if one did."""
 
@@ -357,7 +361,7 @@ class SessionService(SessionStarting, ClaimOperations, SessionEnding):
         ``include_ended`` is true or ``status="ended"``. Reads only.
 
         Raises:
-            InvalidInputError: an unknown status, a bad plan id or branch.
+            InvalidInputError: an unknown status or a bad branch.
             StoreError: the directory cannot be listed.
         """
         readers.check_filters(status, plan_id, branch)
@@ -369,7 +373,7 @@ class SessionService(SessionStarting, ClaimOperations, SessionEnding):
             self._observer(),
             self._probe,
             self.thresholds,
-            own=self._record,
+            own=self._committed_record(),
             status=status,
             plan_id=plan_id,
             branch=branch,
@@ -395,17 +399,27 @@ class SessionService(SessionStarting, ClaimOperations, SessionEnding):
         return plan_report(self.store, plan_id, status_of)
 
     def view_self(self) -> SessionView:
-        """This session's view, from memory (what the next write will store)."""
-        return readers.view(
-            self._current(), self._self_now(), self._observer(), self._probe, self.thresholds
-        )
+        """This session's view, from memory (what the last committed write stored).
+        Taken under the session's mutex: a transaction in flight in another thread
+        (a claim whose commit may still fail) is never shown."""
+        with self._mutex:
+            record = self._current()
+            return readers.view(
+                record, self._self_now(), self._observer(), self._probe, self.thresholds
+            )
 
     @property
     def claim_lost(self) -> ClaimLost | None:
         """The last claim loss recorded for this session, if any."""
-        return self._current().claim_lost
+        with self._mutex:
+            return self._current().claim_lost
 
     # -- helpers ------------------------------------------------------------------
+
+    def _committed_record(self) -> SessionRecord | None:
+        """This session's record once no transaction of this process is in flight."""
+        with self._mutex:
+            return self._record
 
     def _current(self) -> SessionRecord:
         if self._record is None:

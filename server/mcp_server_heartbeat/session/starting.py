@@ -23,7 +23,7 @@ from ..domain import lease
 from ..domain.errors import StoreError
 from ..domain.liveness import Observer, same_process_space
 from ..domain.liveness import may_adopt as liveness_may_adopt
-from ..domain.models import ClaimLost, SessionRecord
+from ..domain.models import ClaimLost, ClaimRecord, SessionRecord
 from ..domain.validation import ID_MAX_CHARS
 from .records import Opener, Opening, open_record
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..domain.models import EventKind
     from ..host.identity import Identity
     from ..host.probe import ProcessProbe
-    from ..store import Transaction
+    from ..store import Store, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class SessionStarting:
 
     if TYPE_CHECKING:  # the service's attributes and helpers these methods use
         identity: Identity
+        store: Store
         interval: float
         continues: str | None
         _mutex: Any
@@ -50,6 +51,7 @@ class SessionStarting:
         _record: SessionRecord | None
         _adopted: bool
         _started_mono: float | None
+        _replaced: tuple[str | None, int | None] | None
         _unreported_loss: ClaimLost | None
         _monotonic: Callable[[], float]
 
@@ -87,6 +89,7 @@ class SessionStarting:
             self._record = record
             tx.write_session(record)
             self._adopted = old is not None
+            self._replaced = None if old is None else (old.host, old.pid)
             self._started_mono = self._monotonic()
             self._log(
                 tx,
@@ -165,6 +168,12 @@ class SessionStarting:
           still hold is refused wherever tokens are checked: two live agents
           never work under one token.
         """
+        if old.plan_id is None and (held := self._ledger_naming(record.session_id)) is not None:
+            # The ledger names this id though its record shows no plan (the record write
+            # after the grant failed, then the process died): the ledger is the truth.
+            old = old.model_copy(
+                update={"plan_id": held.plan_id, "fencing_token": held.fencing_token}
+            )
         if old.plan_id is None:
             lost = old.claim_lost
             if lost is not None and (
@@ -218,6 +227,11 @@ class SessionStarting:
                 "claimed_at": ledger.claimed_at,
             }
         )
+
+    def _ledger_naming(self, session_id: str) -> ClaimRecord | None:
+        """The claim ledger that names ``session_id`` as holder, if any (a session
+        holds at most one plan)."""
+        return next((c for c in self.store.iter_claims() if c.holder == session_id), None)
 
     def _client_may_run_elsewhere(self, old: SessionRecord) -> bool:
         """True when ``old``'s MCP client is not this server's and is not proven

@@ -3,9 +3,11 @@
 Reads see the committed state through the store's own lock-free reads, with
 this transaction's writes on top (read your writes). Writes are buffered and
 handed to the store's ``commit`` all together; an exception inside the
-``with`` block drops them. Two rules are enforced here, once for every store:
-every name is safe (:func:`~.names.safe_stem`), and a plan's fencing token is
-never lowered (design invariant 2).
+``with`` block drops them. Rules enforced here, once for every store: every name is safe
+(:func:`~.names.safe_stem`); a plan's fencing token is never lowered, and a new
+holder always gets a larger one (design invariant 2); a transaction writes at
+most one claim ledger, so its commit point is one atomic write and "all or
+nothing" holds for the directory too.
 """
 
 from __future__ import annotations
@@ -88,6 +90,22 @@ class BufferedTransaction:
             raise StoreError(
                 f"refused to lower plan {claim.plan_id}'s fencing token from "
                 f"{current.fencing_token} to {claim.fencing_token}; nothing was changed"
+            )
+        if (
+            current is not None
+            and claim.holder is not None
+            and claim.holder != current.holder
+            and claim.fencing_token <= current.fencing_token
+        ):
+            raise StoreError(
+                f"refused to give plan {claim.plan_id} to {claim.holder} under token "
+                f"{claim.fencing_token}: a new holder needs a token above "
+                f"{current.fencing_token}; nothing was changed"
+            )
+        if self.claims.keys() - {claim.plan_id}:
+            raise StoreError(
+                "one claim ledger per transaction (the commit point is one write); "
+                "nothing was changed"
             )
         self.claims[claim.plan_id] = claim
 

@@ -7,9 +7,11 @@ session and plan, with which fencing token and why.
 
 Guarantees:
 
-* **Log and state agree.** The service appends an event inside the same
-  store lock as the change it records, right after the change was written, so
-  no reader holding the lock ever sees one without the other.
+* **Log and state agree.** An event is appended in the same transaction as
+  the change it records, after the change is written
+  (:class:`~.transaction.DirectoryTransaction`), under the directory's lock; a
+  failure to append is logged, and the change stands (it is the truth, the log
+  its audit trail).
 * **Append-only.** A line is written with one ``write(2)`` on a descriptor
   opened ``O_APPEND | O_NOFOLLOW`` and fsynced. A crash can leave at most a
   torn last line; readers skip lines that are not valid events and count them.

@@ -290,7 +290,7 @@ class DirectoryStore:
         return records, unreadable
 
     def delete_session(self, session_id: str) -> bool:
-        """Remove ``<dir>/<session_id>.json`` (``gc``, inside :meth:`lock`).
+        """Remove ``<dir>/<session_id>.json`` (at the commit of a transaction).
 
         Returns False when it was already gone. Never touches ``claims/``.
 
@@ -349,7 +349,8 @@ class DirectoryStore:
     # -- events -----------------------------------------------------------------
 
     def append_event(self, event: Event) -> None:
-        """Append to ``events.jsonl`` (inside :meth:`lock`). Raises StoreError."""
+        """Append to ``events.jsonl`` under the directory's lock (the commit of a
+        transaction does it; tests seed logs with it). Raises StoreError."""
         self.events.append(event)
 
     def read_events(self) -> list[Event]:
