@@ -1,0 +1,50 @@
+"""The status line's reader of the PostgreSQL store: session records as plain
+dicts, without pydantic (see :class:`~..LightReader`).
+
+It opens one short connection per refresh (no pool), never writes, and
+answers an empty list when the database or the schema is not there.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from .schema import check_schema_name
+
+CONNECT_TIMEOUT_S = 2
+
+
+class LightPostgresReader:
+    """Session records of ``project`` from the store at ``url`` (schema ``schema``)."""
+
+    def __init__(self, url: str, project: str, schema: str = "heartbeat") -> None:
+        self._url = url
+        self._project = project
+        self._schema = check_schema_name(schema)
+
+    def session_records(self) -> list[dict[str, Any]]:
+        """Every session record of the project as a dict; [] when unreachable."""
+        import psycopg
+        from psycopg import sql
+
+        try:
+            with psycopg.connect(
+                self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+            ) as conn:
+                rows = conn.execute(
+                    sql.SQL(
+                        "SELECT record FROM {s}.sessions WHERE project = %s ORDER BY session_id"
+                    ).format(s=sql.Identifier(self._schema)),
+                    [self._project],
+                ).fetchall()
+        except psycopg.Error:
+            return []
+        return [row[0] for row in rows if isinstance(row[0], dict)]
+
+    def now(self) -> datetime:
+        """The local clock (aware UTC): the status line only shows ages."""
+        return datetime.now(UTC)
+
+
+__all__ = ["LightPostgresReader"]
