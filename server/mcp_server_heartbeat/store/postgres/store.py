@@ -56,6 +56,7 @@ CONNECT_TIMEOUT_S = 5
 POOL_WAIT_S = 10.0
 """How long an operation waits for a pooled connection before failing."""
 POOL_MAX = 10
+APPLICATION_NAME = "mcp-server-heartbeat"
 
 
 class PostgresStore:
@@ -124,13 +125,22 @@ class PostgresStore:
             [_ms(STATEMENT_TIMEOUT_S), _ms(IDLE_IN_TRANSACTION_S)],
         )
 
+    def _connect_options(self) -> dict[str, Any]:
+        """psycopg.connect's options; the URL's own ``connect_timeout`` and
+        ``application_name`` win over these defaults."""
+        options: dict[str, Any] = {"autocommit": True}
+        try:
+            given = psycopg.conninfo.conninfo_to_dict(self._url)
+        except psycopg.Error:
+            given = {}
+        if "connect_timeout" not in given:
+            options["connect_timeout"] = CONNECT_TIMEOUT_S
+        if "application_name" not in given:
+            options["application_name"] = APPLICATION_NAME
+        return options
+
     def _connect(self) -> psycopg.Connection:
-        conn = psycopg.connect(
-            self._url,
-            autocommit=True,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            application_name="mcp-server-heartbeat",
-        )
+        conn = psycopg.connect(self._url, **self._connect_options())
         self._configure(conn)
         return conn
 
@@ -158,11 +168,7 @@ class PostgresStore:
                     self._url,
                     min_size=1,
                     max_size=POOL_MAX,
-                    kwargs={
-                        "autocommit": True,
-                        "connect_timeout": CONNECT_TIMEOUT_S,
-                        "application_name": "mcp-server-heartbeat",
-                    },
+                    kwargs=self._connect_options(),
                     configure=self._configure,
                     check=_check_connection,
                     reconnect_timeout=0,
