@@ -13,7 +13,7 @@ and events; the database commits them all at once or not at all.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ...domain.errors import StoreError
 from ...domain.models import ClaimRecord, Event, SessionRecord
@@ -22,8 +22,23 @@ from ..names import safe_stem
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg import sql
 
-    from .store import PostgresStore
+
+class PostgresStore(Protocol):
+    """What a transaction uses of :class:`~.store.PostgresStore`: its project key,
+    its address for messages, schema-qualified SQL and reads on a given connection."""
+
+    project: str
+
+    @property
+    def location(self) -> str: ...
+    def _q(self, text: str) -> sql.Composed: ...
+    def _now_on(self, conn: psycopg.Connection) -> datetime: ...
+    def _read_session_on(
+        self, conn: psycopg.Connection, session_id: str
+    ) -> SessionRecord | None: ...
+    def _read_claim_on(self, conn: psycopg.Connection, plan_id: str) -> ClaimRecord | None: ...
 
 
 class _InTransaction:
