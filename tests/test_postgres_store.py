@@ -341,3 +341,21 @@ def test_plan_history_reads_only_the_rows_asked_for_with_sql_limit(cleanups):
     ]
     ((text, params, fetched),) = seen
     assert "LIMIT %s" in text and params[-1] == 3 and fetched == 3
+
+
+def test_a_committed_claim_change_notifies_listeners_and_a_rolled_back_one_does_not(dsn, cleanups):
+    import json
+
+    from mcp_server_heartbeat.store.postgres.transaction import claims_channel
+
+    store = make_store(cleanups)
+    with _admin(dsn) as listener:
+        listener.execute(f'LISTEN "{claims_channel(store.schema)}"')
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx.write_claim(ClaimRecord(plan_id="044", fencing_token=1, holder="x"))
+            raise RuntimeError("abort")
+        _session(store, "a", 101).claim("043")
+        hints = [json.loads(n.payload) for n in listener.notifies(timeout=5, stop_after=1)]
+    assert hints == [
+        {"project": store.project, "plan_id": "043", "fencing_token": 1, "holder": "a"}
+    ]

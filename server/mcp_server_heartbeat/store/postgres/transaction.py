@@ -7,11 +7,14 @@ Reading a claim locks the plan's counter row (``SELECT ... FOR UPDATE``):
 two claimants of one plan serialise on that row even without the store's
 advisory lock. :meth:`PostgresTransaction.commit` writes the buffered claims
 (the counter raised, never lowered; the previous lease closed), session records
-and events; the database commits them all at once or not at all.
+and events; the database commits them all at once or not at all. Each claim
+change also sends a NOTIFY on :func:`claims_channel`: a wake-up hint for
+waiters, delivered only when the transaction commits, never the truth.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,6 +33,7 @@ class PostgresStore(Protocol):
     its address for messages, schema-qualified SQL and reads on a given connection."""
 
     project: str
+    schema: str
 
     @property
     def location(self) -> str: ...
@@ -84,6 +88,7 @@ class PostgresTransaction(BufferedTransaction):
         """
         for claim in self.claims.values():
             self._write_claim(claim)
+            self._notify(claim)
         for session_id, record in self.sessions.items():
             if record is None:
                 self._conn.execute(
@@ -167,6 +172,22 @@ class PostgresTransaction(BufferedTransaction):
             [project, claim.plan_id, claim.fencing_token, *columns.values()],
         )
 
+    def _notify(self, claim: ClaimRecord) -> None:
+        """A hint on channel :func:`claims_channel` (delivered only if this commits):
+        ``{"project", "plan_id", "fencing_token", "holder"}`` as JSON. Listeners
+        re-read the store; the notification is never the truth."""
+        payload = json.dumps(
+            {
+                "project": self._store.project,
+                "plan_id": claim.plan_id,
+                "fencing_token": claim.fencing_token,
+                "holder": claim.holder,
+            }
+        )
+        self._conn.execute(
+            "SELECT pg_notify(%s, %s)", [claims_channel(self._store.schema), payload]
+        )
+
     def _append_event(self, event: Event) -> None:
         from psycopg.types.json import Jsonb
 
@@ -186,8 +207,14 @@ class PostgresTransaction(BufferedTransaction):
         )
 
 
+def claims_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel of claim changes in ``schema``: ``<schema>_claims``,
+    the schema cut to 56 characters (a channel name has at most 63)."""
+    return f"{schema[:56]}_claims"
+
+
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-__all__ = ["PostgresTransaction"]
+__all__ = ["PostgresTransaction", "claims_channel"]
