@@ -359,3 +359,28 @@ def test_a_committed_claim_change_notifies_listeners_and_a_rolled_back_one_does_
     assert hints == [
         {"project": store.project, "plan_id": "043", "fencing_token": 1, "holder": "a"}
     ]
+
+
+def test_a_connection_lost_at_commit_is_not_reported_as_done_nor_as_nothing_changed(
+    dsn, cleanups, monkeypatch
+):
+    from mcp_server_heartbeat.store.postgres.transaction import PostgresTransaction
+
+    name = "hbtest_" + uuid.uuid4().hex[:8]
+    store = make_store(cleanups)
+    store._url = _tagged(dsn, name)
+    store.close()
+    write = PostgresTransaction.commit
+
+    def commit_then_lose_the_backend(tx: PostgresTransaction) -> None:
+        write(tx)  # every write sent; the COMMIT that follows meets a dead backend
+        assert _terminate(dsn, name) >= 1
+
+    monkeypatch.setattr(PostgresTransaction, "commit", commit_then_lose_the_backend)
+    with pytest.raises(StoreError) as caught, store.transaction() as tx:
+        tx.write_claim(ClaimRecord(plan_id="043", fencing_token=1, holder="x"))
+    message = str(caught.value)
+    assert "whether the change was stored is unknown" in message
+    assert "nothing was changed" not in message
+    monkeypatch.undo()
+    assert store.read_claim("043") is None  # here the server never got the COMMIT

@@ -57,6 +57,11 @@ POOL_WAIT_S = 10.0
 """How long an operation waits for a pooled connection before failing."""
 POOL_MAX = 10
 APPLICATION_NAME = "mcp-server-heartbeat"
+NOTHING_CHANGED = "nothing was changed"
+COMMIT_UNKNOWN = (
+    "the connection failed while committing, so whether the change was stored is "
+    "unknown: it is not reported as done; the next call reads what the store holds"
+)
 
 
 class PostgresStore:
@@ -185,29 +190,35 @@ class PostgresStore:
             pool.close()
 
     @contextmanager
-    def _faults(self, doing: str, changed: str = "nothing was changed") -> Iterator[None]:
-        """Turn database faults into StoreError naming the store (no password)."""
+    def _faults(self, doing: str, outcome: list[str] | None = None) -> Iterator[None]:
+        """Turn database faults into StoreError naming the store (no password) and
+        saying what was done: ``outcome[0]`` when given (it may change while the
+        block runs), else "nothing was changed"."""
         from psycopg_pool import PoolTimeout
 
         try:
             yield
-        except (StoreError, ValueError):
-            raise
-        except PoolTimeout as exc:
-            raise StoreError(
+        except (psycopg.Error, PoolTimeout) as exc:
+            changed = outcome[0] if outcome else NOTHING_CHANGED
+            raise self._fault(exc, doing, changed) from exc
+
+    def _fault(self, exc: Exception, doing: str, changed: str) -> StoreError:
+        """The StoreError telling a person what failed and what was (not) done."""
+        from psycopg_pool import PoolTimeout
+
+        if isinstance(exc, PoolTimeout):
+            return StoreError(
                 f"the PostgreSQL store {self.location} is unreachable (no connection within "
                 f"{self.pool_timeout:g} s) while {doing}; {changed}"
-            ) from exc
-        except psycopg.OperationalError as exc:
-            raise StoreError(
+            )
+        if isinstance(exc, psycopg.OperationalError):
+            return StoreError(
                 f"the PostgreSQL store {self.location} is unreachable while {doing} "
                 f"({self._scrub(exc)}); {changed}"
-            ) from exc
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"the PostgreSQL store {self.location} refused {doing} "
-                f"({self._scrub(exc)}); {changed}"
-            ) from exc
+            )
+        return StoreError(
+            f"the PostgreSQL store {self.location} refused {doing} ({self._scrub(exc)}); {changed}"
+        )
 
     def _scrub(self, exc: BaseException) -> str:
         """The first line of ``exc``'s message with any password of the URL removed."""
@@ -291,9 +302,10 @@ class PostgresStore:
         if not self._migrated:
             self.migrate()
         self._local.open = True
+        outcome = [NOTHING_CHANGED]
         try:
             with (
-                self._faults("running a unit of work"),
+                self._faults("running a unit of work", outcome),
                 self._connection() as conn,
                 conn.transaction(),
             ):
@@ -301,6 +313,7 @@ class PostgresStore:
                 tx = PostgresTransaction(self, conn)
                 yield tx
                 tx.commit()
+                outcome[0] = COMMIT_UNKNOWN
         finally:
             self._local.open = False
 
