@@ -384,3 +384,17 @@ def test_a_connection_lost_at_commit_is_not_reported_as_done_nor_as_nothing_chan
     assert "nothing was changed" not in message
     monkeypatch.undo()
     assert store.read_claim("043") is None  # here the server never got the COMMIT
+
+
+def test_the_status_line_reader_gives_records_and_the_databases_clock(dsn, cleanups):
+    from mcp_server_heartbeat.store.postgres.light import LightPostgresReader
+
+    store = make_store(cleanups)
+    _session(store, "a", 101)
+    reader = LightPostgresReader(dsn, store.project, schema=store.schema)
+    records = reader.session_records()
+    assert [r["session_id"] for r in records] == ["a"]
+    with _admin(dsn) as conn:
+        server = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+    assert abs(reader.now() - server) < timedelta(seconds=5)
+    assert LightPostgresReader("postgresql://u@127.0.0.1:1/x", "p").session_records() == []

@@ -22,6 +22,7 @@ class LightPostgresReader:
         self._url = url
         self._project = project
         self._schema = check_schema_name(schema)
+        self._db_now: datetime | None = None
 
     def session_records(self) -> list[dict[str, Any]]:
         """Every session record of the project as a dict; [] when unreachable."""
@@ -32,6 +33,8 @@ class LightPostgresReader:
             with psycopg.connect(
                 self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
             ) as conn:
+                clock = conn.execute("SELECT clock_timestamp()").fetchone()
+                self._db_now = clock[0].astimezone(UTC) if clock else None
                 rows = conn.execute(
                     sql.SQL(
                         "SELECT record FROM {s}.sessions WHERE project = %s ORDER BY session_id"
@@ -43,8 +46,9 @@ class LightPostgresReader:
         return [row[0] for row in rows if isinstance(row[0], dict)]
 
     def now(self) -> datetime:
-        """The local clock (aware UTC): the status line only shows ages."""
-        return datetime.now(UTC)
+        """The database's clock (aware UTC) as read with the last records (ages are
+        judged by it, issue item 5); the local clock when it could not be read."""
+        return self._db_now or datetime.now(UTC)
 
 
 __all__ = ["LightPostgresReader"]
