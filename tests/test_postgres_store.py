@@ -398,3 +398,20 @@ def test_the_status_line_reader_gives_records_and_the_databases_clock(dsn, clean
         server = conn.execute("SELECT clock_timestamp()").fetchone()[0]
     assert abs(reader.now() - server) < timedelta(seconds=5)
     assert LightPostgresReader("postgresql://u@127.0.0.1:1/x", "p").session_records() == []
+
+
+def test_pruning_drops_only_this_projects_old_events(cleanups):
+    mine = make_store(cleanups)
+    theirs = make_store(cleanups, schema=mine.schema, project="another/repo")
+    old = datetime(2026, 1, 1, tzinfo=UTC)
+    for store in (mine, theirs):
+        with store.transaction() as tx:
+            for at in (old, old + timedelta(days=10)):
+                tx.append_event(Event(at=at, event="session_started", session_id="a"))
+    cutoff = old + timedelta(days=1)
+    assert mine.prune_events(cutoff, dry_run=True) == 1
+    assert len(mine.read_events()) == 2
+    assert mine.prune_events(cutoff) == 1
+    assert [e.at for e in mine.read_events()] == [old + timedelta(days=10)]
+    assert len(theirs.read_events()) == 2
+    assert mine.prune_temp_files(cutoff) == [] and mine.unreadable_events() == 0
