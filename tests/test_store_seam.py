@@ -398,7 +398,7 @@ def test_open_store_returns_the_directory_by_default(tmp_path: Path) -> None:
     assert isinstance(open_store(config, url="directory://"), DirectoryStore)
 
 
-@pytest.mark.parametrize("url", ["postgresql://user:s3cret@db/heartbeat", "sqlite:///x.db", "x"])
+@pytest.mark.parametrize("url", ["mysql://user:s3cret@db/heartbeat", "sqlite:///x.db", "x"])
 def test_open_store_refuses_an_unknown_scheme_naming_what_is_accepted(
     tmp_path: Path, url: str
 ) -> None:
@@ -407,9 +407,37 @@ def test_open_store_refuses_an_unknown_scheme_naming_what_is_accepted(
         open_store(config, url=url)
     message = str(caught.value)
     assert "is not accepted" in message and "'directory'" in message
+    assert "'postgresql'" in message
     assert "s3cret" not in message  # a URL's password never reaches an error
     with pytest.raises(ConfigError):
         open_light_reader(config, url=url)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_open_store_chooses_postgres_for_its_urls_connecting_to_nothing(
+    tmp_path: Path, scheme: str
+) -> None:
+    pytest.importorskip("psycopg", reason="install the extra: pip install -e '.[postgres]'")
+    config = resolve_config(Flags(root=str(tmp_path)), {}, tmp_path)
+    url = f"{scheme}://user:s3cret@127.0.0.1:1/heartbeat?password=s3cret"
+    store = open_store(config, url=url, project="acme/widgets")
+    assert type(store).__name__ == "PostgresStore"
+    assert store.location == f"{scheme}://user@127.0.0.1:1/heartbeat#acme/widgets"
+    with pytest.raises(ConfigError, match="project key"):
+        open_store(config, url=url)  # no project: refused before any connection
+
+
+def test_the_directory_path_never_loads_psycopg(tmp_path: Path) -> None:
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from mcp_server_heartbeat.host.config import Flags, resolve_config\n"
+        "from mcp_server_heartbeat.store import open_store\n"
+        f"c = resolve_config(Flags(root={str(tmp_path)!r}), {{}}, Path({str(tmp_path)!r}))\n"
+        "open_store(c).prepare()\n"
+        "import mcp_server_heartbeat.store.postgres\n"
+        "assert 'psycopg' not in sys.modules, 'psycopg loaded'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_nothing_outside_the_store_package_names_a_concrete_store() -> None:

@@ -16,7 +16,7 @@ here, transactions are raced from threads.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +32,7 @@ from mcp_server_heartbeat.session.service import SessionService
 from mcp_server_heartbeat.store import Store
 from mcp_server_heartbeat.store.directory import DirectoryStore
 from mcp_server_heartbeat.store.memory import MemoryStore
+from pg_support import make_store
 
 
 def _directory(tmp_path: Path, clock: FakeClock) -> Store:
@@ -44,16 +45,31 @@ def _memory(tmp_path: Path, clock: FakeClock) -> Store:
     return MemoryStore(clock=clock)
 
 
+_CLEANUPS: list[Callable[[], None]] = []
+"""What the stores made for the current test leave to undo (a throwaway schema)."""
+
+
+def _postgres(tmp_path: Path, clock: FakeClock) -> Store:
+    # HEARTBEAT_TEST_DSN's server, a random schema dropped after the test;
+    # skips without it (fails when CI=true), see tests/pg_support.py.
+    return make_store(_CLEANUPS, clock=clock)
+
+
 STORES: dict[str, Callable[[Path, FakeClock], Store]] = {
     "memory": _memory,
     "directory": _directory,
+    "postgres": _postgres,
 }
 """Every store the contract runs against: name -> factory(tmp_path, clock)."""
 
 
 @pytest.fixture(params=sorted(STORES))
-def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Store:
-    return STORES[request.param](tmp_path, clock)
+def store(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Store]:
+    try:
+        yield STORES[request.param](tmp_path, clock)
+    finally:
+        while _CLEANUPS:
+            _CLEANUPS.pop()()
 
 
 @dataclass

@@ -3,10 +3,10 @@
 The service, the hooks and every CLI command get their store from
 :func:`open_store`, the one place a backend is chosen; nothing outside this
 package names a concrete store. Backends: the heartbeat directory
-(``store/directory``, the default and embedded one) and :mod:`.memory` (the
-executable reference and test double). A PostgreSQL store (sessions on several
-machines) implements the same protocol: a transaction becomes a database
-transaction, the records become rows, "now" the database's clock.
+(``store/directory``, the default and embedded one), PostgreSQL
+(``store/postgres``, team mode: sessions on several machines; a transaction is
+a database transaction, the records are rows, "now" the database's clock) and
+:mod:`.memory` (the executable reference and test double).
 
 Contract every implementation keeps (proven by ``tests/contract``):
 
@@ -44,8 +44,10 @@ if TYPE_CHECKING:  # the status line imports this package and must not load pyda
     from ..host.config import Config
 
 DIRECTORY_SCHEME = "directory"
-"""The only backend today: the heartbeat directory named by the configuration."""
-ACCEPTED_SCHEMES = (DIRECTORY_SCHEME,)
+"""The default backend: the heartbeat directory named by the configuration."""
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+"""URL schemes of the PostgreSQL store (libpq connection URIs)."""
+ACCEPTED_SCHEMES = (DIRECTORY_SCHEME, *POSTGRES_SCHEMES)
 
 
 class Transaction(Protocol):
@@ -198,27 +200,64 @@ def store_scheme(url: str | None) -> str:
     return scheme
 
 
+def configured_url(config: Config, url: str | None = None) -> str | None:
+    """The store URL to open: ``url`` when given, else the configuration's
+    ``store`` setting (None: the heartbeat directory)."""
+    if url is not None:
+        return url
+    setting = getattr(config, "store", None)
+    value = getattr(setting, "value", setting)
+    return value if isinstance(value, str) and value else None
+
+
+def configured_project(config: Config, project: str | None = None) -> str:
+    """The project key partitioning a shared store: ``project`` when given, else
+    the configuration's ``project`` setting.
+
+    Raises:
+        ConfigError: neither gives one.
+    """
+    if project is None:
+        setting = getattr(config, "project", None)
+        project = getattr(setting, "value", setting)
+    if isinstance(project, str) and project:
+        return project
+    from ..domain.errors import ConfigError
+
+    raise ConfigError(
+        "a PostgreSQL store needs a project key (session_tracking.project in "
+        ".ahrena/.directives, or a git repository to derive it from)"
+    )
+
+
 def open_store(
     config: Config,
     clock: Clock | None = None,
     lock_timeout: float | None = None,
     url: str | None = None,
+    project: str | None = None,
 ) -> Store:
     """The store to use: the one place a backend is chosen.
 
-    Today that is the heartbeat directory ``config`` names; ``url`` (for a later
-    ``postgresql://`` setting) is checked here and refused unless it names the
-    directory. Construction writes nothing; :meth:`Store.prepare` creates the layout.
+    The heartbeat directory ``config`` names, unless the store URL (``url``, else
+    the configuration's ``store`` setting) starts with ``postgresql://`` or
+    ``postgres://``: then the PostgreSQL store, partitioned by ``project`` (else
+    the configuration's ``project`` key), imported only then (psycopg is an
+    optional extra). Construction connects to nothing and writes nothing;
+    :meth:`Store.prepare` creates the layout (the schema).
 
     Args:
         clock: the store's clock for liveness judgments (default: the system's
-            UTC clock); tests inject a fake one.
+            UTC clock, the database's for PostgreSQL); tests inject a fake one.
         lock_timeout: the default wait of :meth:`Store.transaction`, seconds.
-        url: a store URL; None for the configuration's heartbeat directory.
+        url: a store URL; None for the configuration's.
+        project: the project key of a shared store; None for the configuration's.
 
     Raises:
-        ConfigError: ``url`` names a store this version cannot open.
+        ConfigError: the URL names a store this version cannot open, or a
+            PostgreSQL store has no project key, or psycopg is not installed.
     """
+    url = configured_url(config, url)
     scheme = store_scheme(url)
     if scheme == DIRECTORY_SCHEME:
         from .directory.store import DirectoryStore
@@ -229,8 +268,36 @@ def open_store(
         if lock_timeout is not None:
             options["lock_timeout"] = lock_timeout
         return DirectoryStore(config.dir_path, **options)
-    # Team mode adds: if scheme == "postgresql": return PostgresStore(url, ...)
+    if scheme in POSTGRES_SCHEMES and url is not None:
+        postgres = _postgres_store_class()
+        pg_options: dict[str, Any] = {}
+        if clock is not None:
+            pg_options["clock"] = clock
+        if lock_timeout is not None:
+            pg_options["lock_timeout"] = lock_timeout
+        schema = getattr(getattr(config, "store_schema", None), "value", None)
+        if isinstance(schema, str) and schema:
+            pg_options["schema"] = schema
+        return postgres(url, configured_project(config, project), **pg_options)
     return _unknown(url or "", scheme)  # pragma: no cover - store_scheme refused it
+
+
+def _postgres_store_class() -> Any:
+    """:class:`~.postgres.PostgresStore`, imported now (psycopg loads with it).
+
+    Raises:
+        ConfigError: psycopg is not installed, naming the extra to install.
+    """
+    try:
+        from .postgres.store import PostgresStore
+    except ImportError as exc:
+        from ..domain.errors import ConfigError
+
+        raise ConfigError(
+            f"a postgresql:// store needs psycopg 3 and psycopg-pool ({exc}); install "
+            "them with: pip install 'mcp-server-heartbeat[postgres]'"
+        ) from exc
+    return PostgresStore
 
 
 def open_light_reader(config: Config, url: str | None = None) -> LightReader:
@@ -239,11 +306,16 @@ def open_light_reader(config: Config, url: str | None = None) -> LightReader:
     Raises:
         ConfigError: ``url`` names a store this version cannot open.
     """
+    url = configured_url(config, url)
     scheme = store_scheme(url)
     if scheme == DIRECTORY_SCHEME:
         from .directory.light import LightDirectoryReader
 
         return LightDirectoryReader(config.dir_path)
+    if scheme in POSTGRES_SCHEMES and url is not None:
+        from .postgres.light import LightPostgresReader
+
+        return LightPostgresReader(url, configured_project(config))
     return _unknown(url or "", scheme)  # pragma: no cover - store_scheme refused it
 
 
@@ -252,17 +324,20 @@ def _unknown(url: str, scheme: str) -> Any:
 
     # Only the scheme is named: a URL may carry a password.
     raise ConfigError(
-        f"store scheme {scheme!r} is not accepted: this version opens only the heartbeat "
-        f"directory ({', '.join(repr(name) for name in ACCEPTED_SCHEMES)}, or no store URL); "
-        "postgresql:// is not supported yet"
+        f"store scheme {scheme!r} is not accepted: use the heartbeat directory (no store "
+        f"URL, or 'directory') or a PostgreSQL URL (postgresql://user@host/db); accepted "
+        f"schemes: {', '.join(repr(name) for name in ACCEPTED_SCHEMES)}"
     )
 
 
 __all__ = [
     "ACCEPTED_SCHEMES",
+    "POSTGRES_SCHEMES",
     "LightReader",
     "Store",
     "Transaction",
+    "configured_project",
+    "configured_url",
     "open_light_reader",
     "open_store",
     "store_scheme",
