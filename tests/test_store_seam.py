@@ -398,7 +398,7 @@ def test_open_store_returns_the_directory_by_default(tmp_path: Path) -> None:
     assert isinstance(open_store(config, url="directory://"), DirectoryStore)
 
 
-@pytest.mark.parametrize("url", ["postgresql://user:s3cret@db/heartbeat", "sqlite:///x.db", "x"])
+@pytest.mark.parametrize("url", ["mysql://user:s3cret@db/heartbeat", "sqlite:///x.db", "x"])
 def test_open_store_refuses_an_unknown_scheme_naming_what_is_accepted(
     tmp_path: Path, url: str
 ) -> None:

@@ -3,9 +3,11 @@
 The service, the hooks and every CLI command get their store from
 :func:`open_store`, the one place a backend is chosen; nothing outside this
 package names a concrete store. Backends: the heartbeat directory
-(``store/directory``, the default and embedded one) and :mod:`.memory` (the
-executable reference and test double). A PostgreSQL store (sessions on several
-machines) implements the same protocol: a transaction becomes a database
+(``store/directory``, the default and embedded one), PostgreSQL
+(``store/postgres``, team mode: sessions on several machines, selected by a
+``postgresql://`` store URL; imported only then, so directory users never load
+psycopg) and :mod:`.memory` (the executable reference and test double). The
+PostgreSQL store implements the same protocol: a transaction becomes a database
 transaction, the records become rows, "now" the database's clock.
 
 Contract every implementation keeps (proven by ``tests/contract``):
@@ -38,14 +40,18 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .urls import POSTGRES_SCHEMES, is_postgres_url, redact_url
+
 if TYPE_CHECKING:  # the status line imports this package and must not load pydantic
     from ..domain.clock import Clock
     from ..domain.models import ClaimRecord, Event, SessionRecord, Unreadable
     from ..host.config import Config
 
 DIRECTORY_SCHEME = "directory"
-"""The only backend today: the heartbeat directory named by the configuration."""
-ACCEPTED_SCHEMES = (DIRECTORY_SCHEME,)
+"""The embedded backend: the heartbeat directory named by the configuration."""
+ACCEPTED_SCHEMES = (DIRECTORY_SCHEME, *POSTGRES_SCHEMES)
+DEFAULT_LOCK_TIMEOUT_S = 5.0
+"""Seconds a transaction waits by default when ``open_store`` is given none."""
 
 
 class Transaction(Protocol):
@@ -185,7 +191,8 @@ class LightReader(Protocol):
 
 def store_scheme(url: str | None) -> str:
     """The backend a store URL names: ``directory`` for None (the configuration's
-    heartbeat directory) or a ``directory`` URL; otherwise the URL's scheme.
+    heartbeat directory) or a ``directory`` URL; otherwise the URL's scheme
+    (``postgresql`` or ``postgres``), lower-cased.
 
     Raises:
         ConfigError: a scheme this version cannot open, naming the accepted ones.
@@ -198,6 +205,15 @@ def store_scheme(url: str | None) -> str:
     return scheme
 
 
+def configured_url(config: Config, url: str | None = None) -> str | None:
+    """The store URL to open: ``url`` when given, else the configuration's
+    ``store`` setting (None: the heartbeat directory)."""
+    if url is not None:
+        return url
+    setting = getattr(config, "store", None)
+    return None if setting is None else setting.value
+
+
 def open_store(
     config: Config,
     clock: Clock | None = None,
@@ -206,20 +222,26 @@ def open_store(
 ) -> Store:
     """The store to use: the one place a backend is chosen.
 
-    Today that is the heartbeat directory ``config`` names; ``url`` (for a later
-    ``postgresql://`` setting) is checked here and refused unless it names the
-    directory. Construction writes nothing; :meth:`Store.prepare` creates the layout.
+    The configuration's store URL (``config.store``; ``url`` overrides it)
+    decides: none (or ``directory://``) is the heartbeat directory ``config``
+    names; ``postgresql://`` or ``postgres://`` is a PostgreSQL store for
+    ``config.project`` in ``config.schema`` (``store/postgres``, imported only
+    here). Construction writes nothing and connects to nothing;
+    :meth:`Store.prepare` creates the layout (a database: migrates the schema).
 
     Args:
         clock: the store's clock for liveness judgments (default: the system's
-            UTC clock); tests inject a fake one.
+            UTC clock for the directory, the database's for PostgreSQL); tests
+            inject a fake one.
         lock_timeout: the default wait of :meth:`Store.transaction`, seconds.
-        url: a store URL; None for the configuration's heartbeat directory.
+        url: a store URL overriding the configuration's.
 
     Raises:
-        ConfigError: ``url`` names a store this version cannot open.
+        ConfigError: the URL names a store this version cannot open (the message
+            names only the scheme: a URL may carry a password).
     """
-    scheme = store_scheme(url)
+    chosen = configured_url(config, url)
+    scheme = store_scheme(chosen)
     if scheme == DIRECTORY_SCHEME:
         from .directory.store import DirectoryStore
 
@@ -229,22 +251,64 @@ def open_store(
         if lock_timeout is not None:
             options["lock_timeout"] = lock_timeout
         return DirectoryStore(config.dir_path, **options)
-    # Team mode adds: if scheme == "postgresql": return PostgresStore(url, ...)
-    return _unknown(url or "", scheme)  # pragma: no cover - store_scheme refused it
+    assert chosen is not None and is_postgres_url(chosen)
+    from .postgres import PostgresStore  # psycopg is loaded only for a PostgreSQL store
+
+    project = getattr(config, "project", None)
+    schema = getattr(config, "schema", None)
+    if project is None or project.value is None:
+        from ..domain.errors import ConfigError
+
+        raise ConfigError(
+            f"the PostgreSQL store {redact_url(chosen)!r} needs a project key: set "
+            "HEARTBEAT_PROJECT or session_tracking.project"
+        )
+    store: Store = PostgresStore(
+        chosen,
+        str(project.value),
+        schema=str(schema.value) if schema is not None else "heartbeat",
+        clock=clock,
+        lock_timeout=DEFAULT_LOCK_TIMEOUT_S if lock_timeout is None else lock_timeout,
+    )
+    return store
 
 
 def open_light_reader(config: Config, url: str | None = None) -> LightReader:
     """The pydantic-free reader of the store (see :func:`open_store`), for the status line.
 
+    For the heartbeat directory: a reader of its files. For a database there is
+    no lighter path than the store itself: its records, as plain dicts.
+
     Raises:
-        ConfigError: ``url`` names a store this version cannot open.
+        ConfigError: the URL names a store this version cannot open.
     """
-    scheme = store_scheme(url)
+    chosen = configured_url(config, url)
+    scheme = store_scheme(chosen)
     if scheme == DIRECTORY_SCHEME:
         from .directory.light import LightDirectoryReader
 
         return LightDirectoryReader(config.dir_path)
-    return _unknown(url or "", scheme)  # pragma: no cover - store_scheme refused it
+    return _StoreReader(open_store(config, url=chosen))
+
+
+class _StoreReader:
+    """A :class:`LightReader` over a full store (a database): never raises for a
+    store that cannot be read, as the status line must not."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def session_records(self) -> list[dict[str, Any]]:
+        from ..domain.errors import HeartbeatError
+
+        try:
+            records, _ = self._store.list_sessions()
+        except HeartbeatError:
+            return []
+        return [record.model_dump(mode="json") for record in records]
+
+    def now(self) -> datetime:
+        return self._store.now()
 
 
 def _unknown(url: str, scheme: str) -> Any:
@@ -252,17 +316,19 @@ def _unknown(url: str, scheme: str) -> Any:
 
     # Only the scheme is named: a URL may carry a password.
     raise ConfigError(
-        f"store scheme {scheme!r} is not accepted: this version opens only the heartbeat "
-        f"directory ({', '.join(repr(name) for name in ACCEPTED_SCHEMES)}, or no store URL); "
-        "postgresql:// is not supported yet"
+        f"store scheme {scheme!r} is not accepted: give a PostgreSQL URL (postgresql:// or "
+        f"postgres://) or no store URL for the heartbeat directory "
+        f"(accepted schemes: {', '.join(repr(name) for name in ACCEPTED_SCHEMES)})"
     )
 
 
 __all__ = [
     "ACCEPTED_SCHEMES",
+    "DEFAULT_LOCK_TIMEOUT_S",
     "LightReader",
     "Store",
     "Transaction",
+    "configured_url",
     "open_light_reader",
     "open_store",
     "store_scheme",
