@@ -110,6 +110,7 @@ def _now_ns() -> int:
 def _worker(
     index: int, directory: str, work: str, config: RaceConfig, barrier: Any
 ) -> None:  # pragma: no cover - runs in the child processes
+    from mcp_server_heartbeat.domain.errors import HeartbeatError
     from mcp_server_heartbeat.domain.liveness import Thresholds
     from mcp_server_heartbeat.host.identity import detect_identity
     from mcp_server_heartbeat.session.service import SessionService
@@ -142,7 +143,17 @@ def _worker(
             if config.lockstep:
                 barrier.wait(BARRIER_TIMEOUT_S)
             t0 = _now_ns()
-            result = service.claim(plan)
+            try:
+                result = service.claim(plan)
+            except HeartbeatError as exc:
+                if not config.sabotage_lock:
+                    raise
+                # With exclusion switched off, the store's own guard (a new holder needs
+                # a larger token) refuses some double grants; the others must be caught.
+                log(e="deny", r=round_no, p=plan, o=f"store refused: {exc}", t0=t0, t1=_now_ns())
+                if config.lockstep:
+                    barrier.wait(BARRIER_TIMEOUT_S)
+                continue
             t1 = _now_ns()
             if not result.claimed:
                 log(e="deny", r=round_no, p=plan, o=result.outcome, t0=t0, t1=t1)

@@ -52,6 +52,13 @@ def add_config_flags(parser: argparse.ArgumentParser, sub_command: bool = False)
         help="seconds without a tool call before idle (HEARTBEAT_IDLE_AFTER; 600)",
     )
     flag(
+        "--store",
+        default=default,
+        metavar="URL",
+        help="team mode: a postgresql:// URL (env HEARTBEAT_STORE; default: the heartbeat "
+        "directory); leave the password out: libpq reads PGPASSWORD and ~/.pgpass",
+    )
+    flag(
         "--session-id",
         default=default,
         help="session id (default: CLAUDE_CODE_SESSION_ID, else new)",
@@ -68,6 +75,7 @@ def flags_of(args: argparse.Namespace) -> Flags:
         stale_after=args.stale_after,
         idle_after=args.idle_after,
         session_id=args.session_id,
+        store=getattr(args, "store", None),
     )
 
 

@@ -1,4 +1,5 @@
-"""The human command line: ``status``, ``trace``, ``statusline``, ``history``, ``gc``.
+"""The human command line: ``status``, ``trace``, ``statusline``, ``history``, ``gc``,
+``store migrate|import``.
 
 :func:`register` adds the sub-commands to the CLI parser. Each command module
 is imported only when its command runs, and none imports ``mcp``, so the
@@ -98,6 +99,32 @@ def register(commands: Any) -> None:
     gc.set_defaults(run=_lazy(".gc"))
 
 
+def register_store(commands: Any) -> None:
+    """Add ``store migrate`` and ``store import DIR`` (team mode, PostgreSQL);
+    :mod:`.store_cmd` is imported only when one runs."""
+    store = commands.add_parser(
+        "store",
+        help="PostgreSQL store upkeep (migrate, import)",
+        description="Upkeep of the configured PostgreSQL store (--store, HEARTBEAT_STORE or "
+        "session_tracking.store). Exit 2 when none is configured.",
+    )
+    add_config_flags(store, sub_command=True)
+    actions = store.add_subparsers(dest="store_action", metavar="ACTION", required=True)
+    migrate = actions.add_parser("migrate", help="create or upgrade the schema; print its version")
+    add_config_flags(migrate, sub_command=True)
+    migrate.set_defaults(run=_lazy(".store_cmd", "run_migrate"))
+    imports = actions.add_parser(
+        "import",
+        help="copy a heartbeat directory's claim ledgers (fencing tokens continue upwards)",
+        description="For each plan in DIR the store's fencing token becomes max(store, DIR); "
+        "plans held in DIR are imported free (their holders claim again, with larger "
+        "tokens). Sessions and events are not copied. Running it twice changes nothing.",
+    )
+    add_config_flags(imports, sub_command=True)
+    imports.add_argument("directory", metavar="DIR", help="the heartbeat directory to import")
+    imports.set_defaults(run=_lazy(".store_cmd", "run_import"))
+
+
 def register_hooks(commands: Any) -> None:
     """Add ``hook session-start`` and ``hook session-end`` (Claude Code hooks);
     :mod:`.hooks` is imported only when a hook runs."""
@@ -122,4 +149,4 @@ def register_hooks(commands: Any) -> None:
     end.set_defaults(run=_lazy(".hooks", "run_session_end"))
 
 
-__all__ = ["register", "register_hooks"]
+__all__ = ["register", "register_hooks", "register_store"]

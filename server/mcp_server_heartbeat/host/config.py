@@ -2,15 +2,29 @@
 
 The design contract fixes the sources and names:
 
-1. flags ``--root --dir --scope --interval --stale-after --idle-after --session-id``
+1. flags ``--root --dir --scope --interval --stale-after --idle-after --session-id
+   --store``
 2. env ``HEARTBEAT_DIR HEARTBEAT_SCOPE HEARTBEAT_INTERVAL HEARTBEAT_STALE_AFTER
-   HEARTBEAT_IDLE_AFTER``
+   HEARTBEAT_IDLE_AFTER HEARTBEAT_STORE HEARTBEAT_PROJECT HEARTBEAT_SCHEMA``
 3. ``<root>/.ahrena/.directives`` (YAML), section ``session_tracking``:
    ``enabled``, ``heartbeat_dir``, ``scope``, ``stale_threshold_minutes``,
-   ``plans_dir`` and ``tags.kinds`` (the vocabulary of ``tags.kind``;
-   session-tracking codex, section 9)
+   ``plans_dir``, ``tags.kinds`` (the vocabulary of ``tags.kind``;
+   session-tracking codex, section 9), ``store``, ``project`` and ``schema``
 4. defaults: ``.ahrena/workflow/sessions``, scope ``repository``, interval 30 s,
-   stale after 300 s, idle after 600 s
+   stale after 300 s, idle after 600 s, no store URL (the heartbeat directory),
+   schema ``heartbeat``
+
+The **store** (team mode): a ``postgresql://`` or ``postgres://`` URL selects a
+PostgreSQL store; unset, the heartbeat directory is the store. Its password
+never belongs in the URL of a committed file: libpq reads ``PGPASSWORD`` and
+``~/.pgpass`` itself. Wherever the URL is shown (:meth:`Config.describe`,
+errors) it is shown without its password (:func:`~..domain.store_url.redact_url`).
+The **project** key partitions a shared database by repository
+(:mod:`.project_key`): ``HEARTBEAT_PROJECT`` or ``session_tracking.project``,
+else derived from the repository, and only for a PostgreSQL store (the heartbeat
+directory is per repository already: there it is None unless given). The
+**schema** is the PostgreSQL schema's name, checked against
+:data:`SCHEMA_NAME_RE`.
 
 ``root`` is the coordination domain: ``--root``, else ``CLAUDE_PROJECT_DIR``,
 else the working directory, normalised to the repository that contains it
@@ -34,6 +48,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +57,7 @@ from typing import Any
 import yaml
 
 from ..domain.errors import ConfigError, InvalidInputError
+from ..domain.store_url import POSTGRES_SCHEMES, is_postgres_url, redact_url
 from ..domain.validation import MAX_KIND_CHARS, validate_kebab
 from .repository import Repository, find_repository
 
@@ -56,6 +72,11 @@ DEFAULT_IDLE_AFTER_S = 600.0
 DIRECTIVES_PATH = ".ahrena/.directives"
 DEFAULT_PLANS_DIR = ".ahrena/workflow/plans"
 MAX_DIRECTIVES_BYTES = 1024 * 1024
+DEFAULT_SCHEMA = "heartbeat"
+SCHEMA_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+"""A PostgreSQL schema name this server accepts: lower-case, unquoted-identifier
+characters, at most 63 bytes (PostgreSQL's NAMEDATALEN - 1)."""
+MAX_PROJECT_CHARS = 512
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,17 @@ class Flags:
     stale_after: float | None = None
     idle_after: float | None = None
     session_id: str | None = None
+    store: str | None = None
+
+
+@dataclass(frozen=True, repr=False)
+class StoreSetting(Setting):
+    """The store URL's setting: its ``repr`` shows the URL without its password,
+    so a logged ``Config`` never carries it."""
+
+    def __repr__(self) -> str:
+        shown = None if self.value is None else redact_url(self.value)
+        return f"StoreSetting(value={shown!r}, source={self.source!r})"
 
 
 @dataclass(frozen=True)
@@ -95,6 +127,14 @@ class Config:
     """The top level of the session's git worktree (absolute ``str``), or None outside git."""
     tag_kinds: Setting = Setting(None, "default")
     """``tuple[str, ...]`` of accepted ``tags.kind`` values, or None (any kebab-case kind)."""
+    store: Setting = StoreSetting(None, "default")
+    """The store URL (``postgresql://...``, password included when one was given),
+    or None for the heartbeat directory. Show it only through :meth:`describe`."""
+    project: Setting = Setting(None, "default")
+    """The project key partitioning a shared store (``str``), or None (the
+    heartbeat directory needs none)."""
+    schema: Setting = Setting(DEFAULT_SCHEMA, "default")
+    """The PostgreSQL schema's name (matches :data:`SCHEMA_NAME_RE`)."""
 
     @property
     def dir_path(self) -> Path:
@@ -114,6 +154,12 @@ class Config:
             "enabled": self.enabled,
             "plans_dir": self.plans_dir,
             "tag_kinds": self.tag_kinds,
+            "store": Setting(
+                None if self.store.value is None else redact_url(self.store.value),
+                self.store.source,
+            ),
+            "project": self.project,
+            "schema": self.schema,
         }
 
 
@@ -128,8 +174,10 @@ def resolve_config(
     Raises:
         ConfigError: a non-positive or non-numeric duration, an interval not
             below stale-after, a root that is not a directory, a directives file
-            that is not valid YAML or has the wrong shape, an unknown scope. The
-            message names the value and its source.
+            that is not valid YAML or has the wrong shape, an unknown scope, a
+            store URL that is not ``postgresql://``/``postgres://``, a bad project
+            key or schema name. The message names the value (a URL without its
+            password) and its source.
     """
     launch = _launch_dir(flags, env, cwd)
     repo = find_repo(Path(launch.value))
@@ -203,6 +251,7 @@ def resolve_config(
             f"{DIRECTIVES_PATH}: session_tracking.enabled must be true or false, "
             f"got {enabled_raw!r}"
         )
+    store = _store(flags, env, tracking)
     enabled = Setting(
         enabled_raw, "directives session_tracking.enabled" if "enabled" in tracking else "default"
     )
@@ -220,7 +269,96 @@ def resolve_config(
             "none (not in a git repository)" if repo is None else "git worktree",
         ),
         tag_kinds=_tag_kinds(tracking),
+        store=store,
+        project=_project(env, tracking, Path(root.value), repo, scope.value, store.value),
+        schema=_schema(env, tracking),
     )
+
+
+def _store(flags: Flags, env: Mapping[str, str], tracking: Mapping[str, Any]) -> Setting:
+    """The store URL (``--store`` > ``HEARTBEAT_STORE`` > ``session_tracking.store``),
+    or None: a PostgreSQL URL or nothing (see module doc)."""
+    chosen = _first(
+        ("flag --store", flags.store or None),
+        ("env HEARTBEAT_STORE", env.get("HEARTBEAT_STORE") or None),
+        ("directives session_tracking.store", tracking.get("store")),
+        ("default", _UNSET),
+    )
+    if chosen.value is _UNSET:
+        return StoreSetting(None, "default (the heartbeat directory)")
+    accepted = " or ".join(f"{scheme}://..." for scheme in POSTGRES_SCHEMES)
+    if not isinstance(chosen.value, str):
+        raise ConfigError(
+            f"store ({chosen.source}): expected a URL ({accepted}), "
+            f"got a {type(chosen.value).__name__}"
+        )
+    if not is_postgres_url(chosen.value.strip()):
+        raise ConfigError(
+            f"store {redact_url(chosen.value)!r} ({chosen.source}) is not accepted: give a "
+            f"PostgreSQL URL ({accepted}), or no store for the heartbeat directory"
+        )
+    return StoreSetting(chosen.value.strip(), chosen.source)
+
+
+def _project(
+    env: Mapping[str, str],
+    tracking: Mapping[str, Any],
+    root: Path,
+    repo: Repository | None,
+    scope: str,
+    store_url: str | None,
+) -> Setting:
+    """The project key (``HEARTBEAT_PROJECT`` > ``session_tracking.project`` >
+    derived from the repository, :mod:`.project_key`, for a PostgreSQL store only)."""
+    given = _first(
+        ("env HEARTBEAT_PROJECT", env.get("HEARTBEAT_PROJECT") or None),
+        ("directives session_tracking.project", tracking.get("project")),
+        ("default", _UNSET),
+    )
+    if given.value is not _UNSET:
+        value = given.value
+        if (
+            not isinstance(value, str)
+            or not value.strip()
+            or len(value) > MAX_PROJECT_CHARS
+            or not value.isprintable()
+        ):
+            raise ConfigError(
+                f"project {value!r} ({given.source}) is not accepted: give a non-empty "
+                f"printable key of at most {MAX_PROJECT_CHARS} characters"
+            )
+        return Setting(value.strip(), given.source)
+    if store_url is None:
+        return Setting(None, "default (not used: the heartbeat directory is per repository)")
+    from .project_key import derive_project  # reads the git config; may run git
+
+    key, source = derive_project(
+        root,
+        None if repo is None else repo.worktree,
+        per_worktree=scope == "worktree",
+        allow_git=True,
+    )
+    return Setting(key, source)
+
+
+def _schema(env: Mapping[str, str], tracking: Mapping[str, Any]) -> Setting:
+    """The PostgreSQL schema's name (``HEARTBEAT_SCHEMA`` > ``session_tracking.schema``
+    > ``heartbeat``), matching :data:`SCHEMA_NAME_RE`."""
+    chosen = _first(
+        ("env HEARTBEAT_SCHEMA", env.get("HEARTBEAT_SCHEMA") or None),
+        ("directives session_tracking.schema", tracking.get("schema")),
+        ("default", DEFAULT_SCHEMA),
+    )
+    if not isinstance(chosen.value, str) or not SCHEMA_NAME_RE.fullmatch(chosen.value):
+        raise ConfigError(
+            f"schema {chosen.value!r} ({chosen.source}) is not accepted: give a lower-case "
+            "name of letters, digits and _ (not starting with a digit), at most 63 "
+            "characters, e.g. heartbeat"
+        )
+    return Setting(chosen.value, chosen.source)
+
+
+_UNSET: Any = object()
 
 
 def _plans_dir(env: Mapping[str, str], tracking: Mapping[str, Any], root: Path) -> Setting:
@@ -353,12 +491,15 @@ __all__ = [
     "DEFAULT_IDLE_AFTER_S",
     "DEFAULT_INTERVAL_S",
     "DEFAULT_PLANS_DIR",
+    "DEFAULT_SCHEMA",
     "DEFAULT_SCOPE",
     "DEFAULT_STALE_AFTER_S",
     "DIRECTIVES_PATH",
+    "SCHEMA_NAME_RE",
     "SCOPES",
     "Config",
     "Flags",
     "Setting",
+    "StoreSetting",
     "resolve_config",
 ]

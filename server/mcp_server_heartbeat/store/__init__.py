@@ -38,6 +38,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .urls import POSTGRES_SCHEMES
+
 if TYPE_CHECKING:  # the status line imports this package and must not load pydantic
     from ..domain.clock import Clock
     from ..domain.models import ClaimRecord, Event, SessionRecord, Unreadable
@@ -45,8 +47,6 @@ if TYPE_CHECKING:  # the status line imports this package and must not load pyda
 
 DIRECTORY_SCHEME = "directory"
 """The default backend: the heartbeat directory named by the configuration."""
-POSTGRES_SCHEMES = ("postgresql", "postgres")
-"""URL schemes of the PostgreSQL store (libpq connection URIs)."""
 ACCEPTED_SCHEMES = (DIRECTORY_SCHEME, *POSTGRES_SCHEMES)
 
 
@@ -187,7 +187,8 @@ class LightReader(Protocol):
 
 def store_scheme(url: str | None) -> str:
     """The backend a store URL names: ``directory`` for None (the configuration's
-    heartbeat directory) or a ``directory`` URL; otherwise the URL's scheme.
+    heartbeat directory) or a ``directory`` URL; otherwise the URL's scheme
+    (``postgresql`` or ``postgres``), lower-cased.
 
     Raises:
         ConfigError: a scheme this version cannot open, naming the accepted ones.
@@ -225,8 +226,8 @@ def configured_project(config: Config, project: str | None = None) -> str:
     from ..domain.errors import ConfigError
 
     raise ConfigError(
-        "a PostgreSQL store needs a project key (session_tracking.project in "
-        ".ahrena/.directives, or a git repository to derive it from)"
+        "a PostgreSQL store needs a project key: set HEARTBEAT_PROJECT or "
+        "session_tracking.project in .ahrena/.directives, or run it in a git repository"
     )
 
 
@@ -275,7 +276,7 @@ def open_store(
             pg_options["clock"] = clock
         if lock_timeout is not None:
             pg_options["lock_timeout"] = lock_timeout
-        schema = getattr(getattr(config, "store_schema", None), "value", None)
+        schema = getattr(getattr(config, "schema", None), "value", None)
         if isinstance(schema, str) and schema:
             pg_options["schema"] = schema
         return postgres(url, configured_project(config, project), **pg_options)
@@ -289,7 +290,7 @@ def _postgres_store_class() -> Any:
         ConfigError: psycopg is not installed, naming the extra to install.
     """
     try:
-        from .postgres.store import PostgresStore
+        from .postgres import PostgresStore
     except ImportError as exc:
         from ..domain.errors import ConfigError
 
@@ -303,8 +304,11 @@ def _postgres_store_class() -> Any:
 def open_light_reader(config: Config, url: str | None = None) -> LightReader:
     """The pydantic-free reader of the store (see :func:`open_store`), for the status line.
 
+    For the heartbeat directory: a reader of its files. For a database there is
+    no lighter path than the store itself: its records, as plain dicts.
+
     Raises:
-        ConfigError: ``url`` names a store this version cannot open.
+        ConfigError: the URL names a store this version cannot open.
     """
     url = configured_url(config, url)
     scheme = store_scheme(url)

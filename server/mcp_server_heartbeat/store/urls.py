@@ -1,32 +1,14 @@
-"""Store URLs shown to a person: never with their password.
+"""Store URLs: which backend a URL names, and the URL as it may be shown.
 
-A ``postgresql://user:secret@host/db?password=secret`` URL is shown as
-``postgresql://user@host/db``: the password is dropped from the user info
-and from the query (``password=``), whatever else the URL carries.
+:func:`redact_url` removes the password (user part and ``password=`` query
+parameter) from a store URL; :func:`is_postgres_url` tells a PostgreSQL URL
+(``postgresql://`` or ``postgres://``). The rule lives in the domain
+(:mod:`~mcp_server_heartbeat.domain.store_url`) so the configuration can use it
+too; this is the store package's name for it.
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from ..domain.store_url import POSTGRES_SCHEMES, is_postgres_url, redact_url
 
-
-def redact_url(url: str) -> str:
-    """``url`` without its password (user info and ``password=`` query parameter).
-
-    A string that is not a URL with ``://`` is returned as given (a directory path).
-    """
-    if "://" not in url:
-        return url
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}@{hostport}" if user else hostport
-    query = urlencode(
-        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"]
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-__all__ = ["redact_url"]
+__all__ = ["POSTGRES_SCHEMES", "is_postgres_url", "redact_url"]
