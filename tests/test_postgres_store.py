@@ -400,6 +400,18 @@ def test_the_status_line_reader_gives_records_and_the_databases_clock(dsn, clean
     assert LightPostgresReader("postgresql://u@127.0.0.1:1/x", "p").session_records() == []
 
 
+def test_the_status_line_reads_the_configured_schema(dsn, cleanups, tmp_path):
+    from mcp_server_heartbeat.host.config import Flags, resolve_config
+    from mcp_server_heartbeat.store import open_light_reader
+
+    store = make_store(cleanups)
+    _session(store, "a", 101)
+    env = {"HEARTBEAT_PROJECT": store.project, "HEARTBEAT_SCHEMA": store.schema}
+    config = resolve_config(Flags(root=str(tmp_path), store=dsn), env, tmp_path)
+    records = open_light_reader(config).session_records()
+    assert [r["session_id"] for r in records] == ["a"]
+
+
 def test_pruning_drops_only_this_projects_old_events(cleanups):
     mine = make_store(cleanups)
     theirs = make_store(cleanups, schema=mine.schema, project="another/repo")

@@ -231,6 +231,12 @@ def configured_project(config: Config, project: str | None = None) -> str:
     )
 
 
+def configured_schema(config: Config) -> str:
+    """The PostgreSQL schema the configuration names (``schema``), else ``heartbeat``."""
+    schema = getattr(getattr(config, "schema", None), "value", None)
+    return schema if isinstance(schema, str) and schema else "heartbeat"
+
+
 def open_store(
     config: Config,
     clock: Clock | None = None,
@@ -276,9 +282,7 @@ def open_store(
             pg_options["clock"] = clock
         if lock_timeout is not None:
             pg_options["lock_timeout"] = lock_timeout
-        schema = getattr(getattr(config, "schema", None), "value", None)
-        if isinstance(schema, str) and schema:
-            pg_options["schema"] = schema
+        pg_options["schema"] = configured_schema(config)
         return postgres(url, configured_project(config, project), **pg_options)
     return _unknown(url or "", scheme)  # pragma: no cover - store_scheme refused it
 
@@ -319,7 +323,7 @@ def open_light_reader(config: Config, url: str | None = None) -> LightReader:
     if scheme in POSTGRES_SCHEMES and url is not None:
         from .postgres.light import LightPostgresReader
 
-        return LightPostgresReader(url, configured_project(config))
+        return LightPostgresReader(url, configured_project(config), configured_schema(config))
     return _unknown(url or "", scheme)  # pragma: no cover - store_scheme refused it
 
 
