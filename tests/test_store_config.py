@@ -349,7 +349,7 @@ def test_open_store_builds_the_postgres_store_as_the_interface_says(
     assert fake_postgres.built[-1][1] == {"schema": "team"}  # the store's own defaults
     # The directory stays reachable by URL, and is the default.
     assert isinstance(open_store(config, url="directory://"), DirectoryStore)
-    assert open_light_reader(config).session_records() == []
+    assert open_light_reader(config, url="directory://").session_records() == []
 
 
 def test_the_directory_store_never_imports_the_postgres_backend(tmp_path: Path) -> None:
