@@ -421,7 +421,9 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    at: UtcDatetime = Field(description="When it happened (UTC, the acting session's clock).")
+    at: UtcDatetime = Field(
+        description="When it happened (UTC, on the store's clock: the database's in team mode)."
+    )
     event: EventKind
     session_id: str
     plan_id: str | None = None
