@@ -487,3 +487,14 @@ def test_ids_unsafe_as_names_never_reach_the_store(world):
         with pytest.raises(HeartbeatError), world.store.transaction() as tx:
             tx.write_session(SessionRecord(session_id=bad))
     assert world.state() == before
+
+
+def test_waiting_for_a_change_is_a_bounded_hint_that_never_raises(store):
+    """``wait_for_change``: False after its timeout when nothing changed; a store
+    that hears hints (``wakes_on_change``) returns True after a committed claim
+    change, one that does not sleeps and returns False. Never raises."""
+    assert store.wait_for_change(0) is False  # a listening store starts listening
+    assert store.wait_for_change(0.2) is False
+    with store.transaction() as tx:
+        tx.write_claim(ClaimRecord(plan_id="046", fencing_token=1, holder=None))
+    assert store.wait_for_change(5.0 if store.wakes_on_change else 0.2) is store.wakes_on_change

@@ -48,7 +48,7 @@ from ..domain.models import (
 )
 from ..domain.validation import KEBAB_PATTERN, MAX_KIND_CHARS, MAX_TOPIC_CHARS, validate_kebab
 from ..runtime import Runtime
-from ..session.heartbeat import run_heartbeat, watch_parent
+from ..session.heartbeat import change_waiter, run_heartbeat, watch_parent
 from ..session.service import SessionService
 from .middleware import without_prompts
 from .resources import NotFoundError, plan_json, session_json, sessions_json
@@ -153,7 +153,8 @@ def build_app(runtime: Runtime) -> MCPServer[Runtime]:
             yield runtime
             return
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(run_heartbeat, service.beat, runtime.monitor, runtime.interval)
+            wait = change_waiter(service.store)  # None for the directory: interval sleeps
+            tasks.start_soon(run_heartbeat, service.beat, runtime.monitor, runtime.interval, wait)
             if runtime.watch_parent:
                 period = min(1.0, runtime.interval)
                 tasks.start_soon(

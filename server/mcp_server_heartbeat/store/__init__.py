@@ -165,6 +165,14 @@ class Store(Protocol):
         Raises StoreError, StoreBusyError."""
         ...
 
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block at most ``timeout`` seconds for a hint that a claim of this project
+        changed: True when woken by one (a hint only: re-read the store), False on
+        timeout. Never raises (a fault is a timeout). A store that cannot hear
+        changes (the directory, memory) sleeps ``timeout`` and returns False; one
+        that can sets ``wakes_on_change = True``."""
+        ...
+
     def prune_temp_files(self, before: datetime, dry_run: bool = False) -> list[str]:
         """Remove the debris of writes killed before they completed, last modified
         before ``before`` (UTC), exclusive with transactions (do not call inside

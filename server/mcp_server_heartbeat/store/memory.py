@@ -11,6 +11,7 @@ so it proves the rules, not durability.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -169,6 +170,13 @@ class MemoryStore:
             if not dry_run:
                 self._events = [event for event in self._events if event.at >= before]
             return len(old)
+
+    wakes_on_change = False
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """This store hears no change hints: sleeps ``timeout`` seconds, returns False."""
+        time.sleep(max(0.0, timeout))
+        return False
 
     def prune_temp_files(self, before: datetime, dry_run: bool = False) -> list[str]:
         """No temp files in memory: always []."""

@@ -30,6 +30,7 @@ import json
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -308,6 +309,13 @@ class DirectoryStore:
             ) from exc
         fsync_directory(self.directory)
         return True
+
+    wakes_on_change = False
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """This store hears no change hints: sleeps ``timeout`` seconds, returns False."""
+        time.sleep(max(0.0, timeout))
+        return False
 
     def prune_temp_files(self, before: datetime, dry_run: bool = False) -> list[str]:
         """Remove hidden temp files (``.<name>.<random>.tmp``) of writes that were

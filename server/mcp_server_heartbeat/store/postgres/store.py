@@ -43,7 +43,8 @@ from ...domain.validation import describe_validation_error
 from ..names import safe_stem
 from ..urls import redact_url
 from . import schema as schema_mod
-from .transaction import PostgresTransaction
+from .listen import ClaimListener
+from .transaction import PostgresTransaction, claims_channel
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class PostgresStore:
         self._local = threading.local()
         self._lock_key = schema_mod.lock_key("store", schema, project)
         self._schema_id = sql.Identifier(schema)
+        self._listener = ClaimListener(self._connect, claims_channel(self.schema), project)
 
     # -- identity ---------------------------------------------------------------------
 
@@ -188,6 +190,19 @@ class PostgresStore:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+        self._listener.close()
+
+    # -- wake-ups -----------------------------------------------------------------------
+
+    wakes_on_change = True
+    """:meth:`wait_for_change` returns early on a claim change (LISTEN/NOTIFY)."""
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block at most ``timeout`` seconds for a claim change of this project
+        (a NOTIFY on a dedicated LISTEN connection, see :mod:`.listen`): True when
+        woken (re-read the store: the hint is never the truth; a reconnect after
+        a lost connection wakes too), False on timeout or any fault. Never raises."""
+        return self._listener.wait(timeout)
 
     @contextmanager
     def _faults(self, doing: str, outcome: list[str] | None = None) -> Iterator[None]:
