@@ -52,7 +52,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def render(snapshot: Snapshot, colour: bool = False, show_all: bool = False) -> list[str]:
     """The human form of a snapshot: a summary line, the sessions, the claimed plans."""
-    lines = [f"heartbeat directory: {snapshot.directory} (stale after {snapshot.stale_after_s:g}s)"]
+    where = "store" if "://" in snapshot.directory else "heartbeat directory"
+    lines = [f"{where}: {snapshot.directory} (stale after {snapshot.stale_after_s:g}s)"]
     if not snapshot.exists:
         lines.append("no sessions yet: the directory does not exist")
         return lines
