@@ -18,11 +18,11 @@ import pytest
 
 from conftest import HOST, FakeProbe, make_identity
 from mcp_server_heartbeat.domain.liveness import Thresholds
-from mcp_server_heartbeat.domain.models import ClaimRecord
 from mcp_server_heartbeat.session.service import SessionService
 from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from pg_support import make_store, test_dsn
 from stdio_client import CONSOLE_SCRIPT, clean_env
+from test_store_cli import ledger
 
 PROJECT = "import-project"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -36,24 +36,12 @@ def cleanups() -> Iterator[list[Callable[[], None]]]:
         done.pop()()
 
 
-def _ledger(plan: str, token: int, holder: str | None = None) -> ClaimRecord:
-    return ClaimRecord(
-        plan_id=plan,
-        fencing_token=token,
-        holder=holder,
-        holder_host="laptop" if holder else None,
-        holder_pid=4242 if holder else None,
-        claimed_at=T0,
-        acquired_by="claim",
-    )
-
-
 def _directory(tmp_path: Path) -> Path:
     """Plan ``free`` free at 3, ``held`` held by s-old at 5, ``ahead`` at 2."""
     where = tmp_path / "hb"
     store = DirectoryStore(where)
     store.prepare()
-    for seeded in (_ledger("free", 3), _ledger("held", 5, "s-old"), _ledger("ahead", 2)):
+    for seeded in (ledger("free", 3), ledger("held", 5, "s-old"), ledger("ahead", 2)):
         with store.transaction() as tx:
             tx.write_claim(seeded)
     return where
@@ -94,7 +82,7 @@ def test_store_import_into_postgresql_continues_tokens_idempotently(tmp_path, cl
     dsn = test_dsn()
     store = make_store(cleanups, project=PROJECT)
     with store.transaction() as tx:
-        tx.write_claim(_ledger("ahead", 9))  # the store is ahead for this plan
+        tx.write_claim(ledger("ahead", 9))  # the store is ahead for this plan
     source = _directory(tmp_path)
 
     first = _import(tmp_path, source, dsn, store.schema)
