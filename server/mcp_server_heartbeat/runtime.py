@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .domain.clock import Clock, utc_now
-from .domain.liveness import Thresholds
 from .domain.models import PlanContext, PlanHint, ProjectContext
 from .host.config import Config, Flags, resolve_config
 from .host.identity import detect_identity
@@ -85,10 +84,7 @@ def open_runtime(
     service = SessionService(
         store,
         identity,
-        Thresholds(
-            stale_after=float(config.stale_after.value),
-            idle_after=float(config.idle_after.value),
-        ),
+        config.thresholds,
         interval=float(config.interval.value),
         clock=None if clock is utc_now else clock,
         probe=probe,

@@ -60,10 +60,7 @@ def open_reader(
     return Reader(
         config=config,
         store=store,
-        thresholds=Thresholds(
-            stale_after=float(config.stale_after.value),
-            idle_after=float(config.idle_after.value),
-        ),
+        thresholds=config.thresholds,
         observer=observer_from_env(env, getattr(args, "session_id", None)),
         clock=store.now,  # liveness is judged with the store's clock
         probe=probe_process,

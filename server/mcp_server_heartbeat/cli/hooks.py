@@ -53,7 +53,6 @@ from ..domain.clock import Clock, boottime_now, utc_now
 from ..domain.errors import HeartbeatError, InvalidInputError
 from ..domain.ids import SessionId
 from ..domain.liveness import (
-    Thresholds,
     may_adopt,
     process_alive,
     same_process_space,
@@ -163,9 +162,7 @@ def session_start(
         config, clock=None if clock is utc_now else clock, lock_timeout=HOOK_LOCK_TIMEOUT_S
     )
     store.prepare()
-    thresholds = Thresholds(
-        stale_after=float(config.stale_after.value), idle_after=float(config.idle_after.value)
-    )
+    thresholds = config.thresholds
     here = observer_here(session_id, host, lineage.client_pid)
     with store.transaction() as tx:
         records, _unreadable = store.list_sessions()

@@ -57,6 +57,7 @@ from typing import Any
 import yaml
 
 from ..domain.errors import ConfigError, InvalidInputError
+from ..domain.liveness import Thresholds
 from ..domain.store_url import POSTGRES_SCHEMES, is_postgres_url, redact_url
 from ..domain.validation import MAX_KIND_CHARS, validate_kebab
 from .repository import Repository, find_repository
@@ -135,6 +136,13 @@ class Config:
     heartbeat directory needs none)."""
     schema: Setting = Setting(DEFAULT_SCHEMA, "default")
     """The PostgreSQL schema's name (matches :data:`SCHEMA_NAME_RE`)."""
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """The stale and idle limits (seconds) liveness is judged with."""
+        return Thresholds(
+            stale_after=float(self.stale_after.value), idle_after=float(self.idle_after.value)
+        )
 
     @property
     def dir_path(self) -> Path:
