@@ -236,7 +236,10 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
         ],
         force: Annotated[
             FlagArg,
-            Field(description="Take the plan from a holder that is stale but not proven dead."),
+            Field(
+                description="Take the plan from a holder that is stale but not proven dead "
+                "(the user is asked to confirm first when the client supports elicitation)."
+            ),
         ] = False,
     ) -> ClaimResult:
         """Claim a plan exclusively before working on it. One plan per session.
