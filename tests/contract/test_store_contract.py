@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 
 from conftest import HOST, FakeClock, FakeProbe, make_identity
+from mcp_server_heartbeat.domain.consent import ForceQuestion
 from mcp_server_heartbeat.domain.errors import HeartbeatError, StoreBusyError
 from mcp_server_heartbeat.domain.liveness import Thresholds
-from mcp_server_heartbeat.domain.models import ClaimRecord, Event, SessionRecord
+from mcp_server_heartbeat.domain.models import ClaimRecord, ClaimResult, Event, SessionRecord
 from mcp_server_heartbeat.session.service import SessionService
 from mcp_server_heartbeat.store import Store
 from mcp_server_heartbeat.store.directory import DirectoryStore
@@ -193,6 +194,46 @@ def test_a_stale_holder_yields_only_to_force(world):
         "forced_stale",
         2,
     )
+
+
+def test_a_forced_takeover_waits_for_the_person_and_only_for_the_holder_shown(world):
+    """claim_plan(force=true) with a client that can ask (issue 12, part 4): the
+    first transaction writes nothing and returns the question; the takeover is
+    written only for the holder and token the person saw."""
+    a = world.session("a", 101)
+    a.claim("043")
+    world.clock.advance(301)
+    b = world.session("b", 102)
+    before = world.state()
+    question = b.claim_or_ask("043")
+    assert isinstance(question, ForceQuestion)
+    assert (question.shown, question.new_token) == (("a", 1), 2)
+    assert world.state() == before  # declined: nothing to undo, nothing changed
+    # The holder changes while the person answers: a releases, c claims and goes stale.
+    a.release("043")
+    c = world.session("c", 103)
+    assert c.claim("043").fencing_token == 2
+    world.clock.advance(301)
+    again = b.claim_or_ask("043", confirmed=question)
+    assert isinstance(again, ForceQuestion) and again.shown == ("c", 2)  # asked again
+    taken = b.claim_or_ask("043", confirmed=again)
+    assert isinstance(taken, ClaimResult)
+    assert (taken.outcome, taken.takeover_reason, taken.fencing_token) == (
+        "taken_over",
+        "forced_stale",
+        3,
+    )
+    assert b.claim_or_ask("043").outcome == "already_yours"
+
+
+def test_an_automatic_takeover_is_never_asked(world):
+    a = world.session("a", 101)
+    a.claim("043")
+    world.clock.advance(301)
+    world.probe.dead.add(101)
+    taken = world.session("b", 102).claim_or_ask("043")
+    assert isinstance(taken, ClaimResult)
+    assert (taken.outcome, taken.takeover_reason) == ("taken_over", "proof_of_death")
 
 
 def test_a_holder_on_another_host_is_never_proven_dead(world):

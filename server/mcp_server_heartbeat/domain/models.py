@@ -277,17 +277,25 @@ class HeartbeatResult(BaseModel):
     )
 
 
-ClaimOutcome = Literal["claimed", "already_yours", "holding_other", "held_by_other", "taken_over"]
+ClaimOutcome = Literal[
+    "claimed", "already_yours", "holding_other", "held_by_other", "taken_over", "force_declined"
+]
 
 
 class ClaimResult(BaseModel):
-    """Result of ``claim_plan``. ``claimed`` is true for claimed, already_yours, taken_over."""
+    """Result of ``claim_plan``. ``claimed`` is true for claimed, already_yours, taken_over.
+
+    ``force_declined``: ``force=true`` against a stale holder, the person was asked
+    (MCP elicitation) and did not confirm; nothing changed, ``holder`` is that holder.
+    """
 
     outcome: ClaimOutcome
     claimed: bool
     plan_id: str
     fencing_token: int | None = Field(description="Token of your claim when claimed, else null.")
-    holder: SessionView | None = Field(description="The current holder when it is not you.")
+    holder: SessionView | None = Field(
+        description="The current holder when it is not you (held_by_other, force_declined)."
+    )
     previous_session: str | None = Field(description="The displaced holder on taken_over.")
     takeover_reason: TakeoverReason | None = None
     held_plan: str | None = Field(default=None, description="Your other plan on holding_other.")

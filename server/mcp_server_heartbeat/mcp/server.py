@@ -50,6 +50,7 @@ from ..domain.validation import KEBAB_PATTERN, MAX_KIND_CHARS, MAX_TOPIC_CHARS, 
 from ..runtime import Runtime
 from ..session.heartbeat import change_waiter, run_heartbeat, watch_parent
 from ..session.service import SessionService
+from .consent import claim_with_consent, declared_elicitation
 from .middleware import without_prompts
 from .resources import NotFoundError, plan_json, session_json, sessions_json
 from .strict import HeartbeatServer, resource_not_found, strict_tool
@@ -224,7 +225,7 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
     # This project's tag vocabulary goes into the advertised schema.
     heartbeat.__annotations__["tags"] = Annotated[Any, WithJsonSchema(tags_json_schema)]
 
-    def claim_plan(
+    async def claim_plan(
         ctx: Context,
         plan_id: Annotated[
             PlanId,
@@ -235,7 +236,10 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
         ],
         force: Annotated[
             FlagArg,
-            Field(description="Take the plan from a holder that is stale but not proven dead."),
+            Field(
+                description="Take the plan from a holder that is stale but not proven dead "
+                "(the user is asked to confirm first when the client supports elicitation)."
+            ),
         ] = False,
     ) -> ClaimResult:
         """Claim a plan exclusively before working on it. One plan per session.
@@ -250,9 +254,16 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
         - taken_over: the holder's process was proven dead (automatic), or it
           was stale and you forced it; `previous_session` is the old holder:
           check what it left behind before going on.
+        - force_declined: you forced a stale holder, the user was asked to
+          confirm and did not; nothing changed (`holder` shows who holds it).
+          Do not work on that plan.
         A live holder with a fresh heartbeat is never displaced.
         """
-        return _call(ctx, lambda s: s.claim(plan_id, force=force))
+        if force and declared_elicitation(ctx):  # ask the person before force
+            return await claim_with_consent(ctx, lambda op: _call(ctx, op), plan_id)
+        return await anyio.to_thread.run_sync(
+            lambda: _call(ctx, lambda s: s.claim(plan_id, force=force))
+        )
 
     def list_sessions(
         ctx: Context,

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..domain import lease
 from ..domain.clock import Clock
+from ..domain.consent import ForceQuestion
 from ..domain.errors import InvalidInputError, StoreError
 from ..domain.models import ClaimLost, ClaimRecord, ClaimResult, ReleaseResult, SessionRecord
 from ..domain.validation import validate_label
@@ -80,11 +81,45 @@ class ClaimOperations:
         self._agent_called = True
         with self._mutex:
             answer = self._claim_locked(plan_id, force)
-            return answer()  # the result and its message are built outside the lock
+            result = answer()  # the result and its message are built outside the lock
+        assert isinstance(result, ClaimResult)
+        return result
 
-    def _claim_locked(self, plan_id: str, force: bool) -> Callable[[], ClaimResult]:
+    def claim_or_ask(
+        self, plan_id: str, confirmed: ForceQuestion | None = None
+    ) -> ClaimResult | ForceQuestion:
+        """``claim_plan(force=true)`` for a client that can ask a person (issue 12,
+        part 4). One transaction, like :meth:`claim`, except for a takeover that
+        would be ``forced_stale``: then nothing is written and the returned
+        :class:`~.consent.ForceQuestion` says what to show the person. Ask with no
+        lock held (the heartbeat goes on), then call again with the accepted
+        question as ``confirmed``: the takeover is written only if the ledger
+        still names the holder and token shown (:attr:`ForceQuestion.shown`);
+        a freed plan, a holder now dead or live again gets today's outcome; a
+        different stale holder (or token) gives a new question, never a blind
+        force. On decline or cancel call nothing: :func:`~.consent.force_declined`
+        builds the outcome and nothing changes. Automatic takeovers
+        (proof_of_death, holder_ended, holder_missing) are never asked.
+
+        Raises:
+            InvalidInputError, StoreError, StoreBusyError: as :meth:`claim`.
+        """
+        self._agent_called = True
+        with self._mutex:
+            answer = self._claim_locked(plan_id, True, ask=True, confirmed=confirmed)
+            return answer()  # built outside the lock
+
+    def _claim_locked(
+        self,
+        plan_id: str,
+        force: bool,
+        ask: bool = False,
+        confirmed: ForceQuestion | None = None,
+    ) -> Callable[[], ClaimResult | ForceQuestion]:
         """Decide and write a claim inside one store transaction (under the mutex);
-        returns how to build the result, which happens after the lock is left."""
+        returns how to build the result, which happens after the lock is left.
+        With ``ask``, a ``forced_stale`` takeover not ``confirmed`` for the same
+        holder and token is not written: the answer is the question to ask."""
         with self._unit() as tx:
             if self._superseded(tx):
                 return self._refuse_superseded
@@ -99,6 +134,11 @@ class ClaimOperations:
             if ledger is not None and ledger.holder not in (None, self.session_id):
                 holder = self._holder(tx, ledger, now)
             decision = lease.decide_claim(record, plan_id, ledger, holder, force)
+            if ask and decision.takeover_reason == "forced_stale":
+                assert ledger is not None and decision.holder is not None
+                question = ForceQuestion(plan_id, decision.holder, ledger.fencing_token)
+                if confirmed is None or confirmed.shown != question.shown:
+                    return lambda: question  # nothing written: the person decides
             if decision.outcome == "already_yours":
                 assert ledger is not None
                 self._record = record.model_copy(
