@@ -352,3 +352,39 @@ def test_postgres_the_loss_is_told_once_even_to_concurrent_hooks(
     assert [e.event for e in store.plan_history("043", None)].count("loss_notified") == 1
     out, _ = run_hook("subagent-start", B, root, env)
     assert "it holds plan 043 (fencing token 2)" in context_of(out, "SubagentStart")
+
+
+# -- the example settings ------------------------------------------------------------
+
+
+def test_the_example_settings_enable_every_hook_and_the_status_line() -> None:
+    example = Path(__file__).resolve().parent.parent / "claude-settings.json.example"
+    settings = json.loads(example.read_text())
+    commands = {
+        event: [hook["command"] for group in groups for hook in group["hooks"]]
+        for event, groups in settings["hooks"].items()
+    }
+    prefix = '"$CLAUDE_PROJECT_DIR"/.venv/bin/mcp-server-heartbeat '
+    assert commands == {
+        "SessionStart": [prefix + "hook session-start"],
+        "SessionEnd": [prefix + "hook session-end"],
+        "PostToolUse": [prefix + "hook post-tool-use"],
+        "UserPromptSubmit": [prefix + "hook user-prompt-submit"],
+        "SubagentStart": [prefix + "hook subagent-start"],
+    }
+    assert settings["statusLine"]["command"] == prefix + "statusline"
+    for event in (
+        "session-start",
+        "session-end",
+        "post-tool-use",
+        "user-prompt-submit",
+        "subagent-start",
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "mcp_server_heartbeat", "hook", event, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 0, (event, done.stderr)
