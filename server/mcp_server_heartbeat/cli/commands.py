@@ -126,12 +126,15 @@ def register_store(commands: Any) -> None:
 
 
 def register_hooks(commands: Any) -> None:
-    """Add ``hook session-start`` and ``hook session-end`` (Claude Code hooks);
-    :mod:`.hooks` is imported only when a hook runs."""
+    """Add ``hook session-start``, ``session-end`` (:mod:`.hooks`), ``post-tool-use``,
+    ``user-prompt-submit`` (:mod:`.loss_hooks`) and ``subagent-start``
+    (:mod:`.subagent_hook`), Claude Code hooks; each module is imported only
+    when its hook runs."""
 
     hook = commands.add_parser(
         "hook",
-        help="Claude Code hooks (session-start, session-end)",
+        help="Claude Code hooks (session-start, session-end, post-tool-use, "
+        "user-prompt-submit, subagent-start)",
         description="Run as a Claude Code hook: reads the hook's JSON on stdin, always exits 0.",
     )
     add_config_flags(hook, sub_command=True)
@@ -147,6 +150,24 @@ def register_hooks(commands: Any) -> None:
     )
     add_config_flags(end, sub_command=True)
     end.set_defaults(run=_lazy(".hooks", "run_session_end"))
+    post_tool_use = events.add_parser(
+        "post-tool-use",
+        help="PostToolUse: tell the conversation once that its claim was taken over (hook JSON)",
+    )
+    add_config_flags(post_tool_use, sub_command=True)
+    post_tool_use.set_defaults(run=_lazy(".loss_hooks", "run_post_tool_use"))
+    prompt = events.add_parser(
+        "user-prompt-submit",
+        help="UserPromptSubmit: tell the conversation once that its claim was taken over",
+    )
+    add_config_flags(prompt, sub_command=True)
+    prompt.set_defaults(run=_lazy(".loss_hooks", "run_user_prompt_submit"))
+    subagent = events.add_parser(
+        "subagent-start",
+        help="SubagentStart: give the subagent the parent's plan, token, branch and the rules",
+    )
+    add_config_flags(subagent, sub_command=True)
+    subagent.set_defaults(run=_lazy(".subagent_hook", "run"))
 
 
 __all__ = ["register", "register_hooks", "register_store"]

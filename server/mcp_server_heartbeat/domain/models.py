@@ -409,8 +409,11 @@ EventKind = Literal[
     "claim_released",
     "claim_taken_over",
     "claim_lost",
+    "loss_notified",
 ]
-"""What happened. ``claim_*`` events other than ``claim_lost`` change the plan's holder."""
+"""What happened. ``claim_*`` events other than ``claim_lost`` change the plan's holder;
+``loss_notified`` records that the loser's conversation was told of a takeover
+(by the ``post-tool-use`` or ``user-prompt-submit`` hook), so it is told once."""
 
 TRANSITIONS: frozenset[str] = frozenset({"claim_granted", "claim_taken_over", "claim_released"})
 """The events that change a plan's holder; their number is the plan's transition count."""
@@ -424,7 +427,12 @@ class Event(BaseModel):
     loser on ``claim_lost``). ``fencing_token`` is the token granted, released
     or lost. ``previous_holder`` is the displaced session on
     ``claim_taken_over``; ``taken_by`` the new holder on ``claim_lost``.
-    ``force`` is true when a takeover needed ``force=true``.
+    ``force`` is true when a takeover needed ``force=true``. A
+    ``claim_taken_over`` event also carries ``holder_heartbeat_age_s``, seconds
+    since the displaced holder's last heartbeat when it was taken over (an extra
+    field; older events lack it). ``loss_notified`` names the loser as
+    ``session_id``, the token it lost as ``fencing_token`` and the new holder as
+    ``taken_by``.
     """
 
     model_config = ConfigDict(extra="allow")

@@ -79,6 +79,9 @@ never displaced. holding_other: release your plan first.
 old fencing token; tell the user, then re-check with list_sessions.
 6. Done: release(plan_id, reason='done'). The server releases on disconnect, but release as soon \
 as the work is finished so others can start.
+7. Subagents share this server with the session that dispatched them: every call a subagent \
+makes acts as that parent session (its heartbeat, its claim, its token). A subagent must not \
+claim, release or force plans; it works within the parent's claim and reports back to the parent.
 """
 
 

@@ -205,6 +205,7 @@ class ClaimOperations:
                 reason=takeover[1],
                 previous_holder=takeover[0].record.session_id,
                 force=takeover[1] in lease.FORCED_REASONS,
+                holder_heartbeat_age_s=takeover[0].view.heartbeat_age_s,
             )
         else:
             self._log(tx, "claim_granted", now, plan_id=plan_id, fencing_token=token)

@@ -181,11 +181,22 @@ class Store(Protocol):
 
 
 class LightReader(Protocol):
-    """The pydantic-free read path of the status line (runs on every refresh)."""
+    """The pydantic-free read path of the status line (runs on every refresh) and
+    of the loss hooks (run after every tool call)."""
 
     def session_records(self) -> list[dict[str, Any]]:
         """Every readable session record as a plain dict; unreadable ones skipped.
         Never writes, never blocks, never raises for a missing store."""
+        ...
+
+    def claim(self, plan_id: str) -> dict[str, Any] | None:
+        """The plan's claim ledger as a plain dict, or None when never claimed,
+        unreadable or unreachable. Never writes, never raises."""
+        ...
+
+    def plan_events(self, plan_id: str, kinds: frozenset[str]) -> list[dict[str, Any]]:
+        """The plan's events whose ``event`` kind is in ``kinds``, oldest first, as
+        plain dicts; unreadable ones skipped. Never writes, never raises."""
         ...
 
     def now(self) -> datetime:
