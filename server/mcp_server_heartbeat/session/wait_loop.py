@@ -79,7 +79,7 @@ async def wait_for_plan(
         raise InvalidInputError(str(exc)) from exc
     started = monotonic()
     deadline = started + timeout
-    until = service.store.now() + timedelta(seconds=timeout + queue.RETRY_GRACE_S)
+    until = service._clock() + timedelta(seconds=timeout + queue.RETRY_GRACE_S)
     watch = await anyio.to_thread.run_sync(service.store.watch_claim, plan_id)
     leave = "remove"
     granted: ClaimResult | None = None
