@@ -29,7 +29,7 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from ..domain import queue
-from ..domain.errors import HeartbeatError, InvalidInputError
+from ..domain.errors import HeartbeatError, InvalidInputError, StoreBusyError
 from ..domain.models import ClaimResult
 
 if TYPE_CHECKING:
@@ -70,6 +70,8 @@ async def wait_for_plan(
     Raises:
         InvalidInputError: ``timeout_s`` outside 0..300 seconds.
         StoreError: the session ended or was superseded while waiting.
+        StoreBusyError: the store stayed busy until the deadline (a busy
+            store earlier is retried after :data:`RECHECK_S` seconds).
         anyio's cancellation: the request was cancelled; no claim is kept and
             the queue entry is removed.
     """
@@ -85,8 +87,15 @@ async def wait_for_plan(
     granted: ClaimResult | None = None
     try:
         while True:
-            with anyio.CancelScope(shield=True):
-                step = await anyio.to_thread.run_sync(service.wait_attempt, plan_id, until)
+            try:
+                with anyio.CancelScope(shield=True):
+                    step = await anyio.to_thread.run_sync(service.wait_attempt, plan_id, until)
+            except StoreBusyError:
+                if monotonic() >= deadline:
+                    raise
+                log.info("wait for plan %s: the store is busy; trying again", plan_id)
+                await anyio.sleep(min(RECHECK_S, max(0.0, deadline - monotonic())))
+                continue
             waited = round(monotonic() - started, 3)
             if step.done:
                 leave = "none"
