@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..domain import lease, queue
 from ..domain.errors import StoreError
-from ..domain.models import ClaimRecord, ClaimResult, SessionRecord, SessionView
+from ..domain.models import ClaimRecord, ClaimResult, SessionRecord, SessionView, Waiter
 from . import readers
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ class WaitOperations:
 
     def _live_queue(
         self, tx: Transaction, ledger: ClaimRecord | None, now: datetime
-    ) -> list[queue.Waiter]:
+    ) -> list[Waiter]:
         """The ledger's queue without expired entries and sessions that are not live."""
         observer = self._observer()
 
@@ -159,7 +159,7 @@ class WaitOperations:
         return readers.view(record, now, self._observer(), self._probe, self.thresholds)
 
     def _reserved_result(
-        self, tx: Transaction, plan_id: str, line: list[queue.Waiter], now: datetime
+        self, tx: Transaction, plan_id: str, line: list[Waiter], now: datetime
     ) -> Callable[[], ClaimResult]:
         """The ``reserved`` answer: the first waiter's view, and how many wait
         ahead of this session."""
