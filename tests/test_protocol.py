@@ -21,13 +21,14 @@ pytestmark = pytest.mark.anyio
 TOOLS = {
     "heartbeat": (HeartbeatResult, False, False),
     "claim_plan": (ClaimResult, False, True),
+    "wait_for_plan": (ClaimResult, False, True),
     "list_sessions": (ListResult, True, False),
     "release": (ReleaseResult, False, True),
     "session_info": (SessionInfoResult, True, False),
 }
 
 
-async def test_five_tools_with_output_schemas_and_honest_annotations(make_runtime):
+async def test_six_tools_with_output_schemas_and_honest_annotations(make_runtime):
     async with Client(build_app(make_runtime())) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
         assert set(tools) == set(TOOLS)

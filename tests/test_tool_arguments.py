@@ -118,6 +118,21 @@ CASES: dict[str, list[tuple[dict[str, Any], bool]]] = {
         ({"plan_id": "p" * 129}, False),
         ({"plan_id": "050", "forced": True}, False),
     ],
+    "wait_for_plan": [  # each accepted case claims the free plan at once
+        ({"plan_id": "050"}, True),
+        ({"plan_id": "050", "timeout_s": 0}, True),
+        ({"plan_id": "050", "timeout_s": 1.5}, True),
+        ({"plan_id": "050", "timeout_s": 300}, True),
+        ({}, False),
+        ({"plan_id": "../x"}, False),
+        ({"plan_id": "050", "timeout_s": -1}, False),
+        ({"plan_id": "050", "timeout_s": 300.5}, False),
+        ({"plan_id": "050", "timeout_s": 3600}, False),
+        ({"plan_id": "050", "timeout_s": "10"}, False),
+        ({"plan_id": "050", "timeout_s": True}, False),
+        ({"plan_id": "050", "timeout_s": None}, False),
+        ({"plan_id": "050", "timeout": 10}, False),
+    ],
     "release": [
         ({}, True),
         ({"plan_id": "050"}, True),
@@ -177,7 +192,7 @@ async def _schemas(client: Client) -> dict[str, dict[str, Any]]:
 async def _server_accepts(client: Client, tool: str, args: dict[str, Any]) -> tuple[bool, str]:
     result = await client.call_tool(tool, args)
     text = result.content[0].text if result.content else ""
-    if not result.is_error and tool == "claim_plan":
+    if not result.is_error and tool in ("claim_plan", "wait_for_plan"):
         await client.call_tool("release", {})  # one plan per session: next case starts clean
     return not result.is_error, text
 

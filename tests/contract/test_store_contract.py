@@ -539,3 +539,117 @@ def test_waiting_for_a_change_is_a_bounded_hint_that_never_raises(store):
     with store.transaction() as tx:
         tx.write_claim(ClaimRecord(plan_id="046", fencing_token=1, holder=None))
     assert store.wait_for_change(5.0 if store.wakes_on_change else 0.2) is store.wakes_on_change
+
+
+# -- waiting for a plan (issue 12 part 2: the queue lives in the ledger) -----------------
+
+
+def _until(world: World, seconds: float = 60.0) -> Any:
+    return world.clock() + timedelta(seconds=seconds)
+
+
+def test_a_plan_watch_wakes_on_a_committed_change_of_that_plan_only(store):
+    """``watch_claim``: False after its timeout when the plan's ledger did not
+    change (another plan's change does not count), True soon after a committed
+    write of it; a discarded transaction changes nothing. Closing is idempotent."""
+    watch = store.watch_claim("050")
+    try:
+        assert watch.wait(0.3) is False
+        with store.transaction() as tx:
+            tx.write_claim(ClaimRecord(plan_id="051", fencing_token=1, holder=None))
+        assert watch.wait(0.5) is False
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx.write_claim(ClaimRecord(plan_id="050", fencing_token=1, holder=None))
+            raise RuntimeError("discard")
+        assert watch.wait(0.5) is False
+        with store.transaction() as tx:
+            tx.write_claim(ClaimRecord(plan_id="050", fencing_token=1, holder=None))
+        assert watch.wait(5.0) is True
+    finally:
+        watch.close()
+        watch.close()
+
+
+def test_waiters_are_granted_in_arrival_order_across_sessions(world):
+    holder, b, c = world.session("a", 101), world.session("b", 102), world.session("c", 103)
+    holder.claim("043")
+    assert b.wait_attempt("043", _until(world)).place == 1
+    world.clock.advance(1)
+    assert c.wait_attempt("043", _until(world)).place == 2
+    assert [w.session_id for w in world.store.read_claim("043").waiters] == ["b", "c"]
+    holder.release("043")
+    first = c.wait_attempt("043", _until(world))
+    assert (first.done, first.result().outcome, first.place) == (False, "reserved", 2)
+    granted = b.wait_attempt("043", _until(world))
+    assert (granted.done, granted.result().outcome) == (True, "claimed")
+    ledger = world.store.read_claim("043")
+    assert (ledger.holder, [w.session_id for w in ledger.waiters]) == ("b", ["c"])
+    b.release("043")
+    assert c.wait_attempt("043", _until(world)).result().outcome == "claimed"
+    assert world.store.read_claim("043").waiters == []
+
+
+def test_claim_plan_does_not_jump_a_live_queue(world):
+    holder, b, d = world.session("a", 101), world.session("b", 102), world.session("d", 104)
+    holder.claim("043")
+    b.wait_attempt("043", _until(world))
+    holder.release("043")
+    refused = d.claim("043")
+    assert (refused.outcome, refused.claimed, refused.holder.session_id) == (
+        "reserved",
+        False,
+        "b",
+    )
+    assert "wait_for_plan" in refused.message
+    assert world.store.read_claim("043").holder is None
+
+
+def test_dead_ended_and_expired_waiters_are_skipped(world):
+    holder = world.session("a", 101)
+    dead, ended, expired, c = (
+        world.session(s, p) for s, p in [("x", 7), ("y", 8), ("z", 9), ("c", 3)]
+    )
+    holder.claim("043")
+    expired.wait_attempt("043", _until(world, 5))
+    dead.wait_attempt("043", _until(world))
+    ended.wait_attempt("043", _until(world))
+    world.probe.dead.add(7)
+    ended.end("disconnect")
+    world.clock.advance(10)
+    holder.release("043")
+    step = c.wait_attempt("043", _until(world))
+    assert (step.done, step.result().outcome) == (True, "claimed")
+    assert world.store.read_claim("043").waiters == []
+
+
+def test_leaving_the_queue_removes_the_entry_or_keeps_it_for_the_grace(world):
+    holder, b = world.session("a", 101), world.session("b", 102)
+    holder.claim("043")
+    b.wait_attempt("043", _until(world))
+    b.leave_queue("043", grace=True)
+    (entry,) = world.store.read_claim("043").waiters
+    assert entry.until == world.clock() + timedelta(seconds=10)
+    b.leave_queue("043")
+    assert world.store.read_claim("043").waiters == []
+    assert world.store.read_claim("043").holder == "a"
+
+
+def test_a_forced_takeover_is_not_held_back_by_the_queue(world):
+    holder, b, d = world.session("a", 101), world.session("b", 102), world.session("d", 104)
+    holder.claim("043")
+    world.clock.advance(400)  # everyone stale: b's entry still counts for nobody...
+    b.heartbeat()  # ...but b beats, so it is a live waiter
+    b.wait_attempt("043", _until(world))
+    d.heartbeat()
+    assert d.claim("043").outcome == "held_by_other"  # stale holder, no force
+    forced = d.claim("043", force=True)
+    assert forced.outcome == "taken_over"
+    assert [w.session_id for w in world.store.read_claim("043").waiters] == ["b"]
+
+
+def test_an_ended_session_is_never_granted_by_a_wait(world):
+    b = world.session("b", 102)
+    b.end("disconnect")
+    with pytest.raises(HeartbeatError, match="ended"):
+        b.wait_attempt("043", _until(world))
+    assert world.store.read_claim("043") is None

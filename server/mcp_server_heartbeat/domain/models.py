@@ -174,6 +174,23 @@ class SessionRecord(BaseModel):
     )
 
 
+class Waiter(BaseModel):
+    """One entry of a plan's wait queue (``wait_for_plan``), kept in its ledger.
+
+    ``since`` is when the session joined (UTC; the queue is served in this
+    order, first come, first served); ``until`` when the entry expires (UTC:
+    the wait's deadline plus a short grace to call again and keep the place).
+    An expired entry, or one of a session that is not live (stale, dead, ended,
+    missing), is skipped and dropped by the next waiter or claim.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    session_id: str
+    since: UtcDatetime
+    until: UtcDatetime
+
+
 class ClaimRecord(BaseModel):
     """A plan's lease and token ledger, ``<dir>/claims/<plan_id>.json``.
 
@@ -201,6 +218,8 @@ class ClaimRecord(BaseModel):
     # The holder's process space, beside holder_host/holder_pid (liveness rules).
     holder_boot_id: str | None = None
     holder_pid_namespace: str | None = None
+    # The sessions waiting for the plan, oldest first (wait_for_plan, design: issue 12).
+    waiters: list[Waiter] = Field(default_factory=list)
 
 
 class Unreadable(BaseModel):
@@ -278,7 +297,13 @@ class HeartbeatResult(BaseModel):
 
 
 ClaimOutcome = Literal[
-    "claimed", "already_yours", "holding_other", "held_by_other", "taken_over", "force_declined"
+    "claimed",
+    "already_yours",
+    "holding_other",
+    "held_by_other",
+    "taken_over",
+    "force_declined",
+    "reserved",
 ]
 
 
@@ -300,6 +325,19 @@ class ClaimResult(BaseModel):
     takeover_reason: TakeoverReason | None = None
     held_plan: str | None = Field(default=None, description="Your other plan on holding_other.")
     message: str
+    queue_position: int | None = Field(
+        default=None,
+        description="wait_for_plan: your place in the plan's wait queue when it timed out "
+        "(1 = next); reserved: the number of live waiters ahead of you. Else null.",
+    )
+    waited_s: float | None = Field(
+        default=None, description="wait_for_plan: seconds it waited before this answer."
+    )
+    retry_after_s: float | None = Field(
+        default=None,
+        description="wait_for_plan timed out: seconds after which to call it again (0 = at "
+        "once; your place in the queue is kept for a short grace, see the message). Else null.",
+    )
 
 
 ReleaseOutcome = Literal["released", "not_held", "stale_token"]
@@ -486,4 +524,5 @@ __all__ = [
     "TakeoverReason",
     "Unreadable",
     "UtcDatetime",
+    "Waiter",
 ]

@@ -46,10 +46,12 @@ from ..domain.models import (
     SessionInfoResult,
     Status,
 )
+from ..domain.queue import DEFAULT_WAIT_S, MAX_WAIT_S
 from ..domain.validation import KEBAB_PATTERN, MAX_KIND_CHARS, MAX_TOPIC_CHARS, validate_kebab
 from ..runtime import Runtime
 from ..session.heartbeat import change_waiter, run_heartbeat, watch_parent
 from ..session.service import SessionService
+from ..session.wait_loop import wait_for_plan as wait_loop
 from .consent import claim_with_consent, declared_elicitation
 from .middleware import without_prompts
 from .resources import NotFoundError, plan_json, session_json, sessions_json
@@ -72,7 +74,12 @@ already_yours or taken_over; keep the fencing_token and pass it to anything that
 stale holder. After taken_over, check what the previous session left (uncommitted work, branches).
 3. Refused (held_by_other): do not work on that plan; pick another or ask the user. Use \
 force=true only when the holder is stale and you are sure it is abandoned; a live holder is \
-never displaced. holding_other: release your plan first.
+never displaced. holding_other: release your plan first. reserved: other sessions are waiting \
+for that plan and go first.
+   To wait instead (the plan is held but you need exactly it, e.g. the holder is finishing): \
+wait_for_plan(plan_id, timeout_s) blocks until it can be claimed and claims it for you, first \
+come, first served (never by force); on timeout it returns the holder: call it again at once to \
+keep your place, or pick other work.
 4. While working: heartbeat(activity='<skill>:<step>') at step boundaries; tags as \
 {"kind": ..., "topics": [at most 2 kebab-case words]}.
 5. Lost: if heartbeat returns claim_lost, stop working on that plan at once and do not use its \
@@ -199,7 +206,7 @@ def _annotations(title: str, *, read_only: bool, destructive: bool = False) -> T
 
 
 def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
-    """The five tools, each with strict arguments (:func:`~.strict.strict_tool`)."""
+    """The six tools, each with strict arguments (:func:`~.strict.strict_tool`)."""
 
     def heartbeat(
         ctx: Context,
@@ -267,6 +274,49 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
         return await anyio.to_thread.run_sync(
             lambda: _call(ctx, lambda s: s.claim(plan_id, force=force))
         )
+
+    async def wait_for_plan(
+        ctx: Context,
+        plan_id: Annotated[
+            PlanId,
+            Field(
+                description="The plan (work item) id to wait for, e.g. '043': "
+                "[A-Za-z0-9][A-Za-z0-9._-]{0,127}."
+            ),
+        ],
+        timeout_s: Annotated[
+            float,
+            Field(
+                ge=0,
+                le=MAX_WAIT_S,
+                description=f"Seconds to wait, 0 to {MAX_WAIT_S:.0f} (default "
+                f"{DEFAULT_WAIT_S:.0f}); larger values are refused. Call again to wait longer.",
+            ),
+        ] = DEFAULT_WAIT_S,
+    ) -> ClaimResult:
+        """Wait until a plan can be claimed, then claim it (first come, first served).
+
+        Blocks until the holder releases the plan (or ends, or is proven dead),
+        then claims it exactly as claim_plan would without force. Sessions
+        waiting for the same plan are served in the order they started waiting.
+        Outcomes: claimed / taken_over (yours, with `fencing_token`);
+        already_yours / holding_other (at once, as claim_plan); after
+        `timeout_s`: held_by_other (`holder` still holds it) or reserved
+        (free, but `holder` waits ahead of you), with `queue_position`,
+        `waited_s` and `retry_after_s` (call again within a few seconds to keep
+        your place). Sends progress notifications when the request has a
+        progressToken; cancelling the request leaves the queue and never
+        leaves you holding the plan.
+        """
+        service = _service(ctx)
+
+        async def progress(waited: float, total: float, message: str) -> None:
+            await ctx.report_progress(waited, total, message)
+
+        try:
+            return await wait_loop(service, plan_id, timeout_s, progress)
+        except HeartbeatError as exc:
+            raise ToolError(str(exc)) from exc
 
     def list_sessions(
         ctx: Context,
@@ -371,6 +421,10 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
         strict_tool(
             claim_plan, annotations=_annotations("Claim a plan", read_only=False, destructive=True)
         ),
+        strict_tool(
+            wait_for_plan,
+            annotations=_annotations("Wait for a plan", read_only=False, destructive=True),
+        ),
         strict_tool(list_sessions, annotations=_annotations("List sessions", read_only=True)),
         strict_tool(
             release, annotations=_annotations("Release a plan", read_only=False, destructive=True)
@@ -433,14 +487,20 @@ def _runtime(ctx: Context) -> Runtime:
     return runtime
 
 
-def _call(ctx: Context, operation: Callable[[SessionService], T]) -> T:
-    """Run one service operation for a tool; turn our errors into tool errors."""
+def _service(ctx: Context) -> SessionService:
+    """The session's service (its client noted); a tool error when tracking is off."""
     service = _runtime(ctx).service
     if service is None:
         raise ToolError(DISABLED_MESSAGE)
     params = ctx.session.client_params
     if params is not None:
         service.note_client(params.client_info.name, params.client_info.version)
+    return service
+
+
+def _call(ctx: Context, operation: Callable[[SessionService], T]) -> T:
+    """Run one service operation for a tool; turn our errors into tool errors."""
+    service = _service(ctx)
     try:
         return operation(service)
     except HeartbeatError as exc:

@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..domain import lease
+from ..domain import lease, queue
 from ..domain.clock import Clock
 from ..domain.consent import ForceQuestion
 from ..domain.errors import InvalidInputError, StoreError
@@ -56,6 +56,9 @@ class ClaimOperations:
         def _observer(self) -> Observer: ...
         def _beat(self, now: datetime) -> dict[str, Any]: ...
         def _log(self, tx: Transaction, kind: EventKind, now: datetime, **fields: Any) -> None: ...
+        def _reserved(
+            self, tx: Transaction, plan_id: str, ledger: ClaimRecord | None, now: datetime
+        ) -> Callable[[], ClaimResult] | None: ...
         def _unit(self, timeout: float | None = None) -> AbstractContextManager[Transaction]: ...
         def _superseded(self, tx: Transaction) -> bool: ...
         def superseded_error(self) -> StoreError: ...
@@ -72,6 +75,9 @@ class ClaimOperations:
           without ``force``; ``holder`` is its view.
         * ``taken_over`` — the holder was proven dead (automatic), had ended
           without releasing, or was stale and ``force`` was set.
+        * ``reserved`` — the plan could be granted without ``force``, but live
+          sessions wait for it (``wait_for_plan``, first come, first served);
+          ``holder`` is the first waiter's view (:mod:`~..domain.queue`).
 
         Raises:
             InvalidInputError: ``plan_id`` is not safe as a name in the store
@@ -139,6 +145,10 @@ class ClaimOperations:
                 question = ForceQuestion(plan_id, decision.holder, ledger.fencing_token)
                 if confirmed is None or confirmed.shown != question.shown:
                     return lambda: question  # nothing written: the person decides
+            if decision.grants and decision.takeover_reason not in lease.FORCED_REASONS:
+                reserved = self._reserved(tx, plan_id, ledger, now)  # waiters first (.waiting)
+                if reserved is not None:
+                    return reserved
             if decision.outcome == "already_yours":
                 assert ledger is not None
                 self._record = record.model_copy(
@@ -178,6 +188,8 @@ class ClaimOperations:
     ) -> int:
         token = lease.next_token(ledger)
         new_ledger = lease.granted_ledger(plan_id, token, self.identity, now, takeover)
+        # The wait queue stays with the plan, without the new holder (.waiting).
+        new_ledger.waiters = queue.without(queue.waiters_of(ledger), self.session_id)
         tx.write_claim(new_ledger)
         update: dict[str, Any] = {
             "plan_id": plan_id,

@@ -16,6 +16,8 @@ rules hold across any number of server processes. The rules live apart:
   :mod:`.records` and :mod:`.starting`. A server started under the id of a
   record whose process may still run runs under a new id ``<id>-2``,
   ``<id>-3``, ... with ``previous_session`` = the original.
+* waiting for a plan (``wait_for_plan``: the queue, first come, first served):
+  :mod:`.waiting` (attempts) and :mod:`.wait_loop` (wake-ups, cancellation).
 * the end of a session: :mod:`.ending` (and :mod:`.handover` for a server
   that is gone); reading sessions with liveness: :mod:`.readers`.
 
@@ -60,6 +62,7 @@ from .ending import CLEAN_END_REASONS, DISCARD_WITHIN_S, SessionEnding
 from .observe import PlanReport, plan_report
 from .readers import STATUSES
 from .starting import SessionStarting
+from .waiting import WaitOperations
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +82,7 @@ _UNDONE_ON_ROLLBACK = (
 """The per-process state a failed transaction restores (:meth:`SessionService._unit`)."""
 
 
-class SessionService(SessionStarting, ClaimOperations, SessionEnding):
+class SessionService(SessionStarting, ClaimOperations, WaitOperations, SessionEnding):
     """This session's operations against a :class:`~.store.Store`.
 
     Args:

@@ -87,6 +87,19 @@ class Transaction(Protocol):
         ...
 
 
+class ClaimWatch(Protocol):
+    """A watch of one plan's ledger (:meth:`Store.watch_claim`); a hint only."""
+
+    def wait(self, timeout: float) -> bool:
+        """Block at most ``timeout`` seconds: True when the ledger (probably)
+        changed since the last call, False on timeout. Never raises."""
+        ...
+
+    def close(self) -> None:
+        """Release what the watch holds (a connection); idempotent."""
+        ...
+
+
 class Store(Protocol):
     """Where session records, claim ledgers and events live (see module doc)."""
 
@@ -171,6 +184,15 @@ class Store(Protocol):
         timeout. Never raises (a fault is a timeout). A store that cannot hear
         changes (the directory, memory) sleeps ``timeout`` and returns False; one
         that can sets ``wakes_on_change = True``."""
+        ...
+
+    def watch_claim(self, plan_id: str) -> ClaimWatch:
+        """A watch of ``plan_id``'s ledger from now on (``wait_for_plan``): its
+        ``wait`` returns soon after the ledger changes. The directory polls the
+        ledger file's stat every 0.1 s; PostgreSQL LISTENs on a connection of
+        the watch's own (open before this returns); memory counts commits.
+        Raises InvalidInputError for a plan id unsafe as a name, nothing else: a
+        watch that cannot hear changes (database down) sleeps its timeouts."""
         ...
 
     def prune_temp_files(self, before: datetime, dry_run: bool = False) -> list[str]:
@@ -360,6 +382,7 @@ def _unknown(url: str, scheme: str) -> Any:
 __all__ = [
     "ACCEPTED_SCHEMES",
     "POSTGRES_SCHEMES",
+    "ClaimWatch",
     "LightReader",
     "Store",
     "Transaction",

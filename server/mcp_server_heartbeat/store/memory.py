@@ -22,6 +22,7 @@ from ..domain.errors import StoreBusyError
 from ..domain.models import ClaimRecord, Event, SessionRecord, Unreadable
 from .buffered import BufferedTransaction
 from .names import safe_stem
+from .watch import PollingWatch
 
 DEFAULT_LOCK_TIMEOUT_S = 5.0
 
@@ -39,6 +40,8 @@ class MemoryTransaction(BufferedTransaction):
     def _apply(self) -> None:
         store = self._store
         store._claims.update(self.claims)
+        for plan_id in self.claims:
+            store._changes[plan_id] = store._changes.get(plan_id, 0) + 1
         for session_id, record in self.sessions.items():
             if record is None:
                 store._sessions.pop(session_id, None)
@@ -66,6 +69,7 @@ class MemoryStore:
         self._sessions: dict[str, SessionRecord] = {}
         self._claims: dict[str, ClaimRecord] = {}
         self._events: list[Event] = []
+        self._changes: dict[str, int] = {}
 
     @property
     def location(self) -> str:
@@ -177,6 +181,12 @@ class MemoryStore:
         """This store hears no change hints: sleeps ``timeout`` seconds, returns False."""
         time.sleep(max(0.0, timeout))
         return False
+
+    def watch_claim(self, plan_id: str) -> PollingWatch:
+        """A watch of ``plan_id``'s ledger: a count of its committed writes,
+        looked at every 0.1 s."""
+        safe_stem(plan_id, "plan_id")
+        return PollingWatch(lambda: self._changes.get(plan_id, 0))
 
     def prune_temp_files(self, before: datetime, dry_run: bool = False) -> list[str]:
         """No temp files in memory: always []."""

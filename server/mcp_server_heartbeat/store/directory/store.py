@@ -44,6 +44,7 @@ from ...domain.errors import StoreBusyError, StoreError
 from ...domain.models import ClaimRecord, Event, SessionRecord, Unreadable
 from ...domain.validation import describe_validation_error
 from ..names import safe_stem
+from ..watch import PollingWatch, stat_signature
 from .atomic import UnreadableFile, fsync_directory, read_guarded, write_atomic
 from .dirlock import DirectoryGone, DirectoryLock, LockTimeout
 from .events import EventLog
@@ -316,6 +317,12 @@ class DirectoryStore:
         """This store hears no change hints: sleeps ``timeout`` seconds, returns False."""
         time.sleep(max(0.0, timeout))
         return False
+
+    def watch_claim(self, plan_id: str) -> PollingWatch:
+        """A watch of ``claims/<plan_id>.json``: a stat every 0.1 s (every
+        atomic write replaces the file, so inode, size or mtime change)."""
+        safe_stem(plan_id, "plan_id")
+        return PollingWatch(stat_signature(str(self.claims_dir / f"{plan_id}.json")))
 
     def prune_temp_files(self, before: datetime, dry_run: bool = False) -> list[str]:
         """Remove hidden temp files (``.<name>.<random>.tmp``) of writes that were

@@ -31,14 +31,20 @@ class ClaimListener:
         connect: opens a new autocommit connection (raises psycopg errors).
         channel: the LISTEN channel (see :func:`~.transaction.claims_channel`).
         project: only notifications whose payload names this project wake.
+        plan_id: when given, only those that also name this plan wake.
     """
 
     def __init__(
-        self, connect: Callable[[], psycopg.Connection], channel: str, project: str
+        self,
+        connect: Callable[[], psycopg.Connection],
+        channel: str,
+        project: str,
+        plan_id: str | None = None,
     ) -> None:
         self._connect = connect
         self._channel = channel
         self._project = project
+        self._plan_id = plan_id
         self._conn: psycopg.Connection | None = None
         self._guard = threading.Lock()
         self._listened = False
@@ -64,6 +70,17 @@ class ClaimListener:
         time.sleep(max(0.0, deadline - time.monotonic()))
         return False
 
+    def open(self) -> None:
+        """LISTEN now rather than at the first wait, so a change made before
+        that wait still wakes it. Never raises (a fault: the wait reconnects)."""
+        with self._guard:
+            try:
+                self._listening()
+            except Exception as exc:  # a hint only
+                log.debug("claim-change listener could not open (%s)", exc)
+                self._drop()
+                self._listened = True  # so the wait's connect counts as a wake-up
+
     def _listening(self) -> tuple[psycopg.Connection, bool]:
         """The LISTEN connection, opened when missing; True when this is a
         reconnect after an earlier one was lost."""
@@ -80,7 +97,9 @@ class ClaimListener:
             data: Any = json.loads(payload)
         except ValueError:
             return False
-        return isinstance(data, dict) and data.get("project") == self._project
+        if not isinstance(data, dict) or data.get("project") != self._project:
+            return False
+        return self._plan_id is None or data.get("plan_id") == self._plan_id
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None

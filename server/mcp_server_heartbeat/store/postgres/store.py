@@ -204,6 +204,19 @@ class PostgresStore:
         a lost connection wakes too), False on timeout or any fault. Never raises."""
         return self._listener.wait(timeout)
 
+    def watch_claim(self, plan_id: str) -> ClaimListener:
+        """A watch of ``plan_id``'s ledger: a LISTEN on a connection of its own
+        (opened before this returns, so no change after it is missed), woken by
+        the NOTIFY of a change of this plan only. Close it when done. A fault
+        (database down) is a timeout; the next wait reconnects, and a reconnect
+        wakes (changes may have been missed)."""
+        safe_stem(plan_id, "plan_id")
+        listener = ClaimListener(
+            self._connect, claims_channel(self.schema), self.project, plan_id=plan_id
+        )
+        listener.open()
+        return listener
+
     @contextmanager
     def _faults(self, doing: str, outcome: list[str] | None = None) -> Iterator[None]:
         """Turn database faults into StoreError naming the store (no password) and
