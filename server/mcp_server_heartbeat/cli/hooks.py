@@ -65,7 +65,7 @@ from ..host.plans import list_plans, suggest_plan
 from ..host.probe import ProcessProbe, probe_process, process_start_ticks, process_start_time
 from ..host.project import detect_project
 from ..session.handover import end_session_record
-from ..session.readers import sessions_with_liveness, working_elsewhere
+from ..session.readers import conversation_server, sessions_with_liveness, working_elsewhere
 from ..session.records import Opener, open_record
 from ..store import Transaction, open_store
 from .hook_context import StartReport, format_start_context
@@ -240,20 +240,10 @@ def _conversation_server(
     probe: ProcessProbe,
 ) -> SessionRecord | None:
     """The live record of another id whose server this hook's client started (the
-    ``/clear`` case), newest heartbeat first; None when there is none."""
-    candidates = [
-        record
-        for record in records
-        if record.session_id != session_id
-        and record.ended_at is None
-        and record.client_pid is not None
-        and record.client_pid in lineage.pids
-        and record.pid not in lineage.pids
-        and _alive_here(record, host, probe)
-    ]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda r: (r.last_heartbeat is not None, r.last_heartbeat))
+    ``/clear`` case): :func:`~.readers.conversation_server`, alive by proof of death."""
+    return conversation_server(
+        records, lineage.pids, host, lambda r: _alive_here(r, host, probe), exclude=session_id
+    )
 
 
 def _previous(
