@@ -382,6 +382,7 @@ def run_session_start(args: argparse.Namespace) -> int:
         if not config.enabled.value:
             return 0
         report = session_start(payload, config, os.environ, Lineage.of_this_process())
+        export_session(os.environ, report)
         output = {
             "hookSpecificOutput": {
                 "hookEventName": "SessionStart",
@@ -401,6 +402,35 @@ def run_session_end(args: argparse.Namespace) -> int:
         if config.enabled.value:
             session_end(payload, config, Lineage.of_this_process())
     return 0
+
+
+ENV_FILE = "CLAUDE_ENV_FILE"
+"""Claude Code names a shell file in this variable for SessionStart hooks; it
+sources the file before each Bash command it runs."""
+
+
+def export_session(env: Mapping[str, str], report: StartReport) -> str | None:
+    """Append ``export HEARTBEAT_SESSION_ID=<id>`` to the file named by
+    ``CLAUDE_ENV_FILE`` (when set), so commands the agent runs (``git commit``:
+    the fenced-commit hooks) know their session: the live server's id when this
+    conversation's server runs under another id (``/clear``), else the
+    conversation's. Returns the id exported, or None when the variable is unset.
+
+    Raises:
+        OSError: the file cannot be written (the hook reports it on stderr).
+    """
+    import shlex
+
+    from ..session.committer import SESSION_ENV
+
+    target = env.get(ENV_FILE)
+    if not target:
+        return None
+    server = report.server_session
+    session_id = server.session_id if server is not None else report.session_id
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(f"export {SESSION_ENV}={shlex.quote(session_id)}\n")
+    return session_id
 
 
 class _Deadline(BaseException):
@@ -469,6 +499,7 @@ __all__ = [
     "HookInput",
     "Lineage",
     "StartReport",
+    "export_session",
     "format_start_context",
     "run_session_end",
     "run_session_start",
