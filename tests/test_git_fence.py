@@ -381,3 +381,23 @@ def test_hooks_fail_open_when_the_store_cannot_be_read(repo):
     assert done.returncode == 0, done.stderr
     assert "check skipped" in done.stderr or done.stderr == ""
     assert os.path.exists(repo / "a.txt")
+
+
+def test_a_message_written_in_the_editor_gets_the_trailer_and_an_empty_one_still_aborts(repo):
+    server = StdioServer(repo, "--session-id", "editor-session", "--interval", "0.5")
+    try:
+        server.initialize()
+        token = server.call("claim_plan", plan_id="046")["structuredContent"]["fencing_token"]
+        (repo / "e.txt").write_text("e\n")
+        git(repo, "add", "e.txt")
+        leave = env_for(repo, "editor-session")
+        leave["GIT_EDITOR"] = "true"  # leaves the message empty: git must abort
+        done = git(repo, "commit", env=leave, check=False)
+        assert done.returncode != 0 and "empty" in (done.stdout + done.stderr)
+        write = env_for(repo, "editor-session")
+        write["GIT_EDITOR"] = "sed -i '1s/^/written in the editor/'"
+        done = git(repo, "commit", env=write, check=False)
+        assert done.returncode == 0, done.stderr
+        assert message(repo).rstrip() == f"written in the editor\n\nHeartbeat-Claim: 046#{token}"
+    finally:
+        server.stop()
