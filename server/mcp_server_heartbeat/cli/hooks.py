@@ -12,6 +12,10 @@ clear | logout | prompt_input_exit | other | ... for SessionEnd).
   package manager, framework, git branch, remote, root), the active plan,
   the suggested plan, the other live sessions and their plans, and — on
   ``compact`` — a reminder to re-confirm what the agent was waiting for.
+  When Claude Code sets ``CLAUDE_ENV_FILE`` it also appends
+  ``export HEARTBEAT_SESSION_ID=<id>`` there (the live server's id after
+  ``/clear``), so the fenced-commit git hooks know the agent's session
+  (:func:`export_session`).
 * **session-end** marks the record ended with the hook's reason and releases
   its claim, with the service's own code (:func:`~.ending.end_session_record`)
   under the store's lock — but only when no server process still owns the
