@@ -399,5 +399,6 @@ def test_a_message_written_in_the_editor_gets_the_trailer_and_an_empty_one_still
         done = git(repo, "commit", env=write, check=False)
         assert done.returncode == 0, done.stderr
         assert message(repo).rstrip() == f"written in the editor\n\nHeartbeat-Claim: 046#{token}"
+        assert not list((repo / ".git").glob("*.heartbeat-pending"))
     finally:
         server.stop()

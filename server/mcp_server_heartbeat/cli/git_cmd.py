@@ -30,7 +30,7 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +54,7 @@ from ..domain.liveness import process_alive
 from ..domain.models import SessionRecord
 from ..host.config import Config, Flags, resolve_config
 from ..host.git import git_run
+from ..host.githooks import PENDING_SUFFIX
 from ..host.identity import observer_here
 from ..host.probe import probe_process
 from ..session.committer import SESSION_ENV, claim_to_check, find_committer, held_claim
@@ -129,7 +130,11 @@ def add_trailer(message_file: Path, found: Committing | None, cwd: Path) -> str 
     if found is None or found.session is None:
         return None
     claim = held_claim(found.session)
-    if claim is None or not _has_text(message_file):
+    if claim is None:
+        return None
+    if not _has_text(message_file):
+        # the editor has yet to write it: the installed commit-msg hook adds it then
+        _touch(message_file.with_name(message_file.name + PENDING_SUFFIX))
         return None
     trailer = format_trailer(claim.plan_id, claim.token)
     done = git_run(
@@ -146,7 +151,14 @@ def add_trailer(message_file: Path, found: Committing | None, cwd: Path) -> str 
     )
     if done is None or done.returncode != 0:
         raise StoreError(f"git interpret-trailers failed: {done.stderr.strip() if done else ''}")
+    with suppress(OSError):
+        message_file.with_name(message_file.name + PENDING_SUFFIX).unlink(missing_ok=True)
     return trailer
+
+
+def _touch(path: Path) -> None:
+    with suppress(OSError):
+        path.touch()
 
 
 def _has_text(message_file: Path) -> bool:

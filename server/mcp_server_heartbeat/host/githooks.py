@@ -35,6 +35,9 @@ HOOKS = ("prepare-commit-msg", "commit-msg", "pre-commit", "pre-push")
 message written in the editor) and the check (pre-commit, pre-push)."""
 MARKER = "# installed by: mcp-server-heartbeat install-git-hooks"
 CHAINED_SUFFIX = ".before-heartbeat"
+PENDING_SUFFIX = ".heartbeat-pending"
+"""Beside the message file: prepare-commit-msg found a claim and an empty message,
+so commit-msg adds the trailer after the editor (and runs Python only then)."""
 _STDIN_HOOKS = frozenset({"pre-push"})
 
 _SCRIPT = """#!/bin/sh
@@ -59,8 +62,10 @@ exec "$python" -m mcp_server_heartbeat git-hook "$hook" "$@"
 _BODY_MSG = """if [ -x "$chained" ]; then
     "$chained" "$@" || exit $?
 fi
-# prepare-commit-msg already added the trailer (the message was not left empty)
-grep -qi '^Heartbeat-Claim:' "$1" 2>/dev/null && exit 0
+# Only when prepare-commit-msg found a claim but no message text yet (the editor
+# was still to write it) is there anything left to add.
+[ -e "$1{pending}" ] || exit 0
+rm -f "$1{pending}"
 if [ ! -x "$python" ]; then
     echo "heartbeat: $python is gone; $hook check skipped (run install-git-hooks again)" >&2
     exit 0
@@ -138,12 +143,13 @@ def script(hook: str, python: str | None = None) -> str:
         body = _BODY_MSG
     else:
         body = _BODY_PLAIN
+    body = body.replace("{pending}", PENDING_SUFFIX)
     return _SCRIPT.format(
         marker=MARKER,
         hook=hook,
         python=shlex.quote(python or sys.executable),
         suffix=CHAINED_SUFFIX,
-        body=body.format(),
+        body=body.replace("{{", "{").replace("}}", "}"),
     )
 
 
@@ -213,6 +219,7 @@ __all__ = [
     "CHAINED_SUFFIX",
     "HOOKS",
     "MARKER",
+    "PENDING_SUFFIX",
     "InstallReport",
     "hooks_dir",
     "install_hooks",
