@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -352,17 +353,25 @@ def test_a_continued_session_is_found_from_the_conversation_id(tmp_path):
     because a live process still ran under ``<id>`` (here: a stuck old server)."""
     root = make_repo(tmp_path / "project")
     assert console(root, "install-git-hooks").returncode == 0
-    old = StdioServer(root, "--session-id", "conv-9", "--interval", "0.5")
-    new = StdioServer(root, "--session-id", "conv-9", "--interval", "0.5")
+    # another client (a wrapper process that stays) runs the old server, so the new
+    # one is not this client's own reconnection (which would adopt the id)
+    wrapper = (
+        sys.executable,
+        "-c",
+        "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))",
+    )
+    old = StdioServer(root, "--session-id", "conv-9", "--interval", "0.5", prefix=wrapper)
+    new = None
     try:
-        old.initialize()
-        info = new.initialize()
-        assert info
+        old.initialize()  # its record exists before the second server starts
+        new = StdioServer(root, "--session-id", "conv-9", "--interval", "0.5")
+        assert new.initialize()
         claimed = new.call("claim_plan", plan_id="045")["structuredContent"]
         assert claimed["claimed"]
         session = new.call("session_info")["structuredContent"]
         assert session["session"]["session_id"].startswith("conv-9-")
-        old.stop()
+        old.close_stdin()  # the old server ends its record and exits
+        old.wait()
         rc, log = as_person(
             root,
             "export HEARTBEAT_SESSION_ID=conv-9; "
@@ -372,7 +381,8 @@ def test_a_continued_session_is_found_from_the_conversation_id(tmp_path):
         assert f"Heartbeat-Claim: 045#{claimed['fencing_token']}" in message(root)
     finally:
         old.stop()
-        new.stop()
+        if new is not None:
+            new.stop()
 
 
 def test_hooks_fail_open_when_the_store_cannot_be_read(repo):

@@ -167,7 +167,7 @@ def register_git(commands: Any) -> None:
         help="prepare-commit-msg | commit-msg | pre-commit | pre-push",
     )
     git_hook.add_argument("hook_args", nargs="*", metavar="ARG", help="git's hook arguments")
-    git_hook.set_defaults(run=_lazy(".git_cmd", "run_git_hook"))
+    git_hook.set_defaults(run=_lazy(".git_fast"))
 
     verify = commands.add_parser(
         "verify",

@@ -26,15 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 from ..domain.errors import HeartbeatError, InvalidInputError, StoreError
@@ -67,9 +65,6 @@ EXIT_REFUSED = 3
 HOOK_EXIT_REFUSED = 1
 """A git hook's refusal (git aborts the commit or push on any non-zero code)."""
 STORE_WAIT_S = 2.0
-HOOK_DEADLINE_S = 3.0
-"""A git hook still running after this many seconds gives up and lets the commit
-or push through (an unreachable database must not hold every commit)."""
 ZERO_SHA = "0" * 40
 _FIELD = "\x1f"
 _RECORD = "\x1e"
@@ -182,37 +177,9 @@ def check_session(found: Committing | None, what: str) -> str | None:
 
 
 def run_git_hook(args: argparse.Namespace) -> int:
-    """``git-hook HOOK [ARGS...]``: run as git runs its hook (see module doc)."""
-    hook: str = args.git_hook
-    extra: list[str] = list(args.hook_args)
-    cwd = Path.cwd()
-    try:
-        with _deadline(HOOK_DEADLINE_S):
-            return _run_hook(hook, extra, cwd, args)
-    except _Deadline:
-        print(
-            f"heartbeat {hook}: gave up after {HOOK_DEADLINE_S:g} s (check skipped)",
-            file=sys.stderr,
-        )
-        return EXIT_OK
-
-
-class _Deadline(BaseException):
-    """Raised by the watchdog; a BaseException so no library swallows it."""
-
-
-@contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    def expire(_signum: int, _frame: FrameType | None) -> None:
-        raise _Deadline
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    """``git-hook HOOK [ARGS...]`` once :mod:`.git_fast` found that a session may
+    be committing (see module doc); the caller holds the watchdog."""
+    return _run_hook(args.git_hook, list(args.hook_args), Path.cwd(), args)
 
 
 def _run_hook(hook: str, extra: list[str], cwd: Path, args: argparse.Namespace) -> int:

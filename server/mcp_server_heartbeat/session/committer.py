@@ -24,10 +24,8 @@ from datetime import UTC, datetime
 
 from ..domain.fencing import ClaimRef
 from ..domain.models import SessionRecord
+from ..host.identity import SESSION_ENV
 from .readers import conversation_server
-
-SESSION_ENV = "HEARTBEAT_SESSION_ID"
-"""The variable the SessionStart hook exports through ``CLAUDE_ENV_FILE``."""
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
