@@ -16,9 +16,11 @@
   refused, :data:`EXIT_REFUSED` when one is, 1 when the store or git cannot be
   read, 2 for a bad flag or range.
 
-The hooks import neither ``mcp`` nor the server, read the store without its
-lock, and fail open: a store or git problem is one line on stderr and the
-commit goes on (only a proven loss refuses).
+Git runs ``git-hook`` through :mod:`.git_fast`, which loads this module only
+when a session may be committing (and holds the hook's watchdog). The hooks
+import neither ``mcp`` nor the server, read the store without its lock, and
+fail open: a store or git problem is one line on stderr and the commit goes on
+(only a proven loss refuses).
 """
 
 from __future__ import annotations
