@@ -170,4 +170,56 @@ def register_hooks(commands: Any) -> None:
     subagent.set_defaults(run=_lazy(".subagent_hook", "run"))
 
 
-__all__ = ["register", "register_hooks", "register_store"]
+def register_git(commands: Any) -> None:
+    """Add ``git-hook HOOK``, ``verify [RANGE]`` and ``install-git-hooks`` (fenced
+    commits); :mod:`.git_cmd` is imported only when one runs."""
+    git_hook = commands.add_parser(
+        "git-hook",
+        help="run as a git hook (installed by install-git-hooks)",
+        description="Run as git runs the hook: prepare-commit-msg/commit-msg add the "
+        "Heartbeat-Claim trailer for the committing session; pre-commit/pre-push refuse "
+        "when its claim was lost. Fails open (exit 0) when the store cannot be read.",
+    )
+    add_config_flags(git_hook, sub_command=True)
+    git_hook.add_argument(
+        "git_hook",
+        metavar="HOOK",
+        choices=["prepare-commit-msg", "commit-msg", "pre-commit", "pre-push"],
+        help="prepare-commit-msg | commit-msg | pre-commit | pre-push",
+    )
+    git_hook.add_argument("hook_args", nargs="*", metavar="ARG", help="git's hook arguments")
+    git_hook.set_defaults(run=_lazy(".git_fast"))
+
+    verify = commands.add_parser(
+        "verify",
+        help="check the Heartbeat-Claim trailers of a range of commits",
+        description="Refuse commits whose fencing token was already taken over when they "
+        "were made, or was never issued. RANGE defaults to @{upstream}..HEAD, or HEAD "
+        "without an upstream. Exit 0 when none is refused, 3 when one is, 1 when the "
+        "store or git cannot be read, 2 for a bad flag or range.",
+    )
+    add_config_flags(verify, sub_command=True)
+    verify.add_argument("range", nargs="?", metavar="RANGE", help="a git revision range")
+    verify.add_argument("--json", action="store_true", help="print JSON")
+    verify.add_argument(
+        "--time",
+        choices=["committer", "author"],
+        default="committer",
+        help="which commit time counts as when it was made (default: committer)",
+    )
+    verify.set_defaults(run=_lazy(".git_cmd", "run_verify"))
+
+    install = commands.add_parser(
+        "install-git-hooks",
+        help="install the fenced-commit git hooks (chains existing ones)",
+        description="Install prepare-commit-msg, commit-msg, pre-commit and pre-push in the "
+        "hooks directory git uses (core.hooksPath honoured; one set for all worktrees). "
+        "Existing hooks are kept and run first. Idempotent.",
+    )
+    install.add_argument(
+        "--uninstall", action="store_true", help="remove them and restore chained hooks"
+    )
+    install.set_defaults(run=_lazy(".git_cmd", "run_install"))
+
+
+__all__ = ["register", "register_git", "register_hooks", "register_store"]

@@ -12,6 +12,10 @@ clear | logout | prompt_input_exit | other | ... for SessionEnd).
   package manager, framework, git branch, remote, root), the active plan,
   the suggested plan, the other live sessions and their plans, and — on
   ``compact`` — a reminder to re-confirm what the agent was waiting for.
+  When Claude Code sets ``CLAUDE_ENV_FILE`` it also appends
+  ``export HEARTBEAT_SESSION_ID=<id>`` there (the live server's id after
+  ``/clear``), so the fenced-commit git hooks know the agent's session
+  (:func:`export_session`).
 * **session-end** marks the record ended with the hook's reason and releases
   its claim, with the service's own code (:func:`~.ending.end_session_record`)
   under the store's lock — but only when no server process still owns the
@@ -65,7 +69,7 @@ from ..host.plans import list_plans, suggest_plan
 from ..host.probe import ProcessProbe, probe_process, process_start_ticks, process_start_time
 from ..host.project import detect_project
 from ..session.handover import end_session_record
-from ..session.readers import sessions_with_liveness, working_elsewhere
+from ..session.readers import conversation_server, sessions_with_liveness, working_elsewhere
 from ..session.records import Opener, open_record
 from ..store import Transaction, open_store
 from .hook_context import StartReport, format_start_context
@@ -240,20 +244,10 @@ def _conversation_server(
     probe: ProcessProbe,
 ) -> SessionRecord | None:
     """The live record of another id whose server this hook's client started (the
-    ``/clear`` case), newest heartbeat first; None when there is none."""
-    candidates = [
-        record
-        for record in records
-        if record.session_id != session_id
-        and record.ended_at is None
-        and record.client_pid is not None
-        and record.client_pid in lineage.pids
-        and record.pid not in lineage.pids
-        and _alive_here(record, host, probe)
-    ]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda r: (r.last_heartbeat is not None, r.last_heartbeat))
+    ``/clear`` case): :func:`~.readers.conversation_server`, alive by proof of death."""
+    return conversation_server(
+        records, lineage.pids, host, lambda r: _alive_here(r, host, probe), exclude=session_id
+    )
 
 
 def _previous(
@@ -392,6 +386,7 @@ def run_session_start(args: argparse.Namespace) -> int:
         if not config.enabled.value:
             return 0
         report = session_start(payload, config, os.environ, Lineage.of_this_process())
+        export_session(os.environ, report)
         output = {
             "hookSpecificOutput": {
                 "hookEventName": "SessionStart",
@@ -411,6 +406,35 @@ def run_session_end(args: argparse.Namespace) -> int:
         if config.enabled.value:
             session_end(payload, config, Lineage.of_this_process())
     return 0
+
+
+ENV_FILE = "CLAUDE_ENV_FILE"
+"""Claude Code names a shell file in this variable for SessionStart hooks; it
+sources the file before each Bash command it runs."""
+
+
+def export_session(env: Mapping[str, str], report: StartReport) -> str | None:
+    """Append ``export HEARTBEAT_SESSION_ID=<id>`` to the file named by
+    ``CLAUDE_ENV_FILE`` (when set), so commands the agent runs (``git commit``:
+    the fenced-commit hooks) know their session: the live server's id when this
+    conversation's server runs under another id (``/clear``), else the
+    conversation's. Returns the id exported, or None when the variable is unset.
+
+    Raises:
+        OSError: the file cannot be written (the hook reports it on stderr).
+    """
+    import shlex
+
+    from ..session.committer import SESSION_ENV
+
+    target = env.get(ENV_FILE)
+    if not target:
+        return None
+    server = report.server_session
+    session_id = server.session_id if server is not None else report.session_id
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.write(f"export {SESSION_ENV}={shlex.quote(session_id)}\n")
+    return session_id
 
 
 class _Deadline(BaseException):
@@ -479,6 +503,7 @@ __all__ = [
     "HookInput",
     "Lineage",
     "StartReport",
+    "export_session",
     "format_start_context",
     "run_session_end",
     "run_session_start",

@@ -46,11 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="serve MCP over stdio (the default)")
     add_config_flags(serve_parser, sub_command=True)
     serve_parser.set_defaults(run=serve)
-    from .commands import register, register_hooks, register_store
+    from .commands import register, register_git, register_hooks, register_store
 
     register(commands)
     register_hooks(commands)
     register_store(commands)
+    register_git(commands)
     return parser
 
 

@@ -196,23 +196,19 @@ def _conversation_server(
     host: str,
     status_of: Callable[[Mapping[str, Any]], str],
 ) -> dict[str, Any] | None:
-    """The live server record whose client is an ancestor of this process (and
-    which is not itself an ancestor), newest heartbeat first; None if none."""
+    """The live server record whose client is an ancestor of this process
+    (:func:`~mcp_server_heartbeat.session.readers.conversation_server`); None if none."""
     lineage = ancestors()
     if not lineage:
         return None
-    candidates = [
-        record
-        for record in records
-        if record.get("ended_at") is None
-        and record.get("host") == host
-        and record.get("client_pid") in lineage
-        and record.get("pid") not in lineage
-        and status_of(record) in readers.LIVE
-    ]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda record: str(record.get("last_heartbeat") or ""))
+    by_id = {str(record.get("session_id")): record for record in records}
+    found = readers.conversation_server(
+        (LightRecord.of(record) for record in records),
+        lineage,
+        host,
+        lambda light: status_of(by_id[light.session_id]) in readers.LIVE,
+    )
+    return None if found is None else by_id[found.session_id]
 
 
 @dataclass(frozen=True)

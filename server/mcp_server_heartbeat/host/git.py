@@ -30,9 +30,30 @@ def git_output(args: list[str], cwd: Path) -> str | None:
     return out if done.returncode == 0 and out else None
 
 
+def git_run(
+    args: list[str], cwd: Path, timeout: float = 30.0, stdin_text: str | None = None
+) -> subprocess.CompletedProcess[str] | None:
+    """Run ``git <args>`` in ``cwd`` (stdin: ``stdin_text`` or nothing); the
+    finished process (any exit code), or None when git could not run or took
+    longer than ``timeout`` seconds."""
+    try:
+        return subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            input=stdin_text,
+            stdin=None if stdin_text is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def git_branch(cwd: Path) -> str | None:
     """The current branch (``HEAD`` when detached), or None outside a repository."""
     return git_output(["rev-parse", "--abbrev-ref", "HEAD"], cwd)
 
 
-__all__ = ["GIT_TIMEOUT_S", "git_branch", "git_output"]
+__all__ = ["GIT_TIMEOUT_S", "git_branch", "git_output", "git_run"]

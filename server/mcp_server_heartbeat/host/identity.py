@@ -151,7 +151,13 @@ def observer_here(
     )
 
 
+SESSION_ENV = "HEARTBEAT_SESSION_ID"
+"""The variable naming the agent's session in commands it runs: the SessionStart
+hook exports it through Claude Code's ``CLAUDE_ENV_FILE``."""
+
+
 __all__ = [
+    "SESSION_ENV",
     "Identity",
     "detect_identity",
     "observer_here",

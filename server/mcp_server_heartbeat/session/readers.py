@@ -15,9 +15,9 @@ the status line classifies plain records (``LightRecord``) through
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, TypeVar
 
 from ..domain.errors import InvalidInputError
 from ..domain.liveness import (
@@ -44,6 +44,8 @@ WORKING_ELSEWHERE = ("other_active", "stale_alive", "stale_remote")
 """Relationships of the other sessions a session is told about at its start."""
 
 _STATUS_ORDER = {status: index for index, status in enumerate(STATUSES)}
+_R = TypeVar("_R", bound=RecordLike)
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def classify(
@@ -167,6 +169,42 @@ def working_elsewhere(views: Iterable[SessionView], session_id: str) -> list[Ses
     ]
 
 
+def conversation_server(
+    records: Iterable[_R],
+    ancestors: frozenset[int],
+    host: str,
+    alive: Callable[[_R], bool],
+    exclude: str | None = None,
+) -> _R | None:
+    """The live server of this client: the record whose client process is one of
+    ``ancestors`` (the caller's ancestor pids on ``host``), whose own process is
+    not one of them (a record the start hook wrote is owned by the client
+    itself), not ended and ``alive`` (the caller's liveness rule: not proven
+    dead, or active/idle); the newest heartbeat wins. None when there is none.
+
+    One rule for every caller that must find "this conversation's MCP server"
+    without being told its id: the SessionStart hook (after ``/clear``), the
+    status line, and the git hooks (a commit made from the agent's shell).
+    ``exclude`` leaves one session id out (the caller's own).
+    """
+    if not ancestors:
+        return None
+    candidates = [
+        record
+        for record in records
+        if record.session_id != exclude
+        and record.ended_at is None
+        and record.host == host
+        and record.client_pid is not None
+        and record.client_pid in ancestors
+        and record.pid not in ancestors
+        and alive(record)
+    ]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda r: (r.last_heartbeat is not None, r.last_heartbeat or _NEVER))
+
+
 __all__ = [
     "LIVE",
     "STATUSES",
@@ -174,6 +212,7 @@ __all__ = [
     "by_status",
     "check_filters",
     "classify",
+    "conversation_server",
     "is_live",
     "sessions_with_liveness",
     "view",

@@ -1,0 +1,121 @@
+"""``git-hook HOOK``: the entry point git's hooks run, cheap when nobody is committing.
+
+Most commits in a repository may be made by people: for them the hooks must
+cost as little as possible. This module decides without pydantic (plain JSON
+records through the store's light reader, as the status line) whether a
+session can be committing at all: ``HEARTBEAT_SESSION_ID`` is set, or a live
+MCP server's client is an ancestor of this process
+(:func:`~mcp_server_heartbeat.session.readers.conversation_server`). Only then
+is :mod:`.git_cmd` (the models, the store, the rules) imported. ``pre-push``
+always takes the full path: it also judges the trailers of the pushed commits,
+whoever pushes them.
+
+A watchdog of :data:`HOOK_DEADLINE_S` covers both paths: a hook still running
+then gives up and lets the commit or push through (fail open), as it does on
+any error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from ..domain.liveness import process_alive
+from ..host.config import Flags, resolve_config
+from ..host.identity import SESSION_ENV, observer_here
+from ..host.probe import probe_process
+from ..session.readers import conversation_server
+from ..store import open_light_reader
+from . import EXIT_OK
+from .args import flags_of
+
+HOOK_DEADLINE_S = 3.0
+"""A git hook still running after this many seconds gives up and lets the commit
+or push through (an unreachable database must not hold every commit)."""
+
+
+def may_be_committing(env: Mapping[str, str], cwd: Path, flags: Flags) -> bool:
+    """False when no session can be making this commit: no ``HEARTBEAT_SESSION_ID``
+    and no live server record whose client is an ancestor of this process (or
+    session tracking is off). Reads plain JSON records, never the lock.
+
+    Raises:
+        ConfigError: a bad setting (the hook reports it and lets the commit through).
+    """
+    if env.get(SESSION_ENV):
+        return True
+    config = resolve_config(flags, env, cwd)
+    if not config.enabled.value:
+        return False
+    from .statusline import LightRecord
+
+    records = [LightRecord.of(record) for record in open_light_reader(config).session_records()]
+    if not records:
+        return False
+    host = socket.gethostname()
+    here = observer_here(None, host)
+    found = conversation_server(
+        records, _ancestors(), host, lambda r: process_alive(r, here, probe_process) is True
+    )
+    return found is not None
+
+
+def _ancestors() -> frozenset[int]:
+    import psutil
+
+    try:
+        return frozenset(parent.pid for parent in psutil.Process().parents())
+    except (psutil.Error, OSError):
+        return frozenset()
+
+
+def run(args: argparse.Namespace) -> int:
+    """``git-hook HOOK [ARGS...]``: exit 0, or 1 when :mod:`.git_cmd` refuses."""
+    hook: str = args.git_hook
+    try:
+        with _deadline(HOOK_DEADLINE_S):
+            try:
+                if hook != "pre-push" and not may_be_committing(
+                    os.environ, Path.cwd(), flags_of(args)
+                ):
+                    return EXIT_OK
+            except Exception as exc:  # fail open; the full path may still decide
+                print(f"heartbeat {hook}: {exc} (check skipped)", file=sys.stderr)
+                return EXIT_OK
+            from .git_cmd import run_git_hook
+
+            return run_git_hook(args)
+    except _Deadline:
+        print(
+            f"heartbeat {hook}: gave up after {HOOK_DEADLINE_S:g} s (check skipped)",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+
+
+class _Deadline(BaseException):
+    """Raised by the watchdog; a BaseException so no library swallows it."""
+
+
+@contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    def expire(_signum: int, _frame: FrameType | None) -> None:
+        raise _Deadline
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+__all__ = ["HOOK_DEADLINE_S", "may_be_committing", "run"]
