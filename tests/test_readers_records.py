@@ -259,3 +259,24 @@ def test_server_and_start_hook_open_a_record_alike(
     keys = ("started_at", "role", "tags", "previous_session", "last_activity", "adopted_at")
     assert [getattr(hook_record, k) for k in keys] == [getattr(server_record, k) for k in keys]
     assert hook_record.adopted_at == clock.now and hook_record.ended_at is None
+
+
+def test_continuations_follow_the_naming_rule_not_every_previous_session() -> None:
+    from mcp_server_heartbeat.domain.validation import ID_MAX_CHARS
+    from mcp_server_heartbeat.session.readers import continuation_id, continuation_ids
+
+    long_id = "a" * ID_MAX_CHARS
+    second = continuation_id(long_id, 2)
+    assert len(second) == ID_MAX_CHARS and second.endswith("-2")
+    pairs = [
+        ("conv", None),
+        ("conv-2", "conv"),  # a server continuing a busy id
+        ("conv-3", "conv"),
+        ("other", "conv"),  # took conv's plan over: previous_session, not a continuation
+        ("conv-x", "conv"),
+        (second, long_id),  # shortened to stay a valid id
+        ("conv-2-2", "conv-2"),  # a continuation of a continuation
+    ]
+    assert continuation_ids(pairs, "conv") == {"conv", "conv-2", "conv-3", "conv-2-2"}
+    assert continuation_ids(pairs, long_id) == {long_id, second}
+    assert continuation_ids(pairs, "nobody") == {"nobody"}

@@ -136,20 +136,11 @@ def conversation_records(
 
     by_id = {r.get("session_id"): r for r in records if isinstance(r.get("session_id"), str)}
     chosen: list[dict[str, Any]] = []
-    names = {session_id}
-    frontier = [session_id]
-    while frontier:
-        current = frontier.pop()
-        for record in records:
-            sid = record.get("session_id")
-            if (
-                isinstance(sid, str)
-                and sid not in names
-                and record.get("previous_session") == current
-                and _successor_of(sid, current)
-            ):
-                names.add(sid)
-                frontier.append(sid)
+    pairs = ((sid, r.get("previous_session")) for sid, r in by_id.items())
+    names = readers.continuation_ids(
+        ((sid, previous if isinstance(previous, str) else None) for sid, previous in pairs),
+        session_id,
+    )
     chosen.extend(by_id[name] for name in sorted(names) if name in by_id)
     own = by_id.get(session_id)
     if own is None or _without_server(own):
@@ -163,13 +154,6 @@ def conversation_records(
         if server is not None and server.get("session_id") not in names:
             chosen.append(server)
     return chosen
-
-
-def _successor_of(candidate: str, original: str) -> bool:
-    """True when ``candidate`` is ``original`` (shortened to stay a valid id)
-    followed by ``-<n>``, the name a server continuing a busy id takes."""
-    stem, _, number = candidate.rpartition("-")
-    return number.isdigit() and bool(stem) and original.startswith(stem)
 
 
 class _Deadline(BaseException):

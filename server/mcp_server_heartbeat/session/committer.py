@@ -25,30 +25,16 @@ from datetime import UTC, datetime
 from ..domain.fencing import ClaimRef
 from ..domain.models import SessionRecord
 from ..host.identity import SESSION_ENV
-from .readers import conversation_server
+from .readers import continuation_ids, conversation_server
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def continuations(records: Sequence[SessionRecord], session_id: str) -> list[SessionRecord]:
-    """``session_id``'s record and the records that continue it (transitively):
-    ``<id>-<n>`` whose ``previous_session`` names it. A takeover also sets the
-    new holder's ``previous_session`` to the displaced session; such a record is
-    not a continuation (its id does not extend the old one)."""
-    chain: list[SessionRecord] = []
-    wanted = [session_id]
-    seen: set[str] = set()
-    while wanted:
-        current = wanted.pop()
-        if current in seen:
-            continue
-        seen.add(current)
-        for record in records:
-            if record.session_id == current:
-                chain.append(record)
-            elif record.previous_session == current and record.session_id.startswith(current + "-"):
-                wanted.append(record.session_id)
-    return chain
+    """``session_id``'s record and the records that continue it, transitively
+    (:func:`~.readers.continuation_ids`)."""
+    ids = continuation_ids(((r.session_id, r.previous_session) for r in records), session_id)
+    return [record for record in records if record.session_id in ids]
 
 
 def find_committer(

@@ -30,7 +30,7 @@ from ..domain.liveness import (
     is_stale,
     view_of,
 )
-from ..domain.validation import validate_label
+from ..domain.validation import ID_MAX_CHARS, validate_label
 
 if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic
     from ..domain.models import SessionRecord, SessionView, Status
@@ -205,6 +205,43 @@ def conversation_server(
     return max(candidates, key=lambda r: (r.last_heartbeat is not None, r.last_heartbeat or _NEVER))
 
 
+def continuation_id(original: str, n: int) -> str:
+    """The ``n``-th id that continues ``original`` (``n`` >= 2): ``<original>-<n>``,
+    the original shortened so the result stays a valid id (at most
+    :data:`~.validation.ID_MAX_CHARS` characters). A server whose id is held by a
+    live process runs under the first such id that is free (``session.starting``)."""
+    suffix = f"-{n}"
+    return original[: ID_MAX_CHARS - len(suffix)] + suffix
+
+
+def _continues(candidate: str, original: str) -> bool:
+    """True when ``candidate`` has the form :func:`continuation_id` gives ``original``."""
+    number = candidate.rpartition("-")[2]
+    if not number.isdigit() or int(number) < 2:
+        return False
+    return continuation_id(original, int(number)) == candidate
+
+
+def continuation_ids(pairs: Iterable[tuple[str, str | None]], session_id: str) -> set[str]:
+    """``session_id`` and the ids that continue it, transitively, from ``(session_id,
+    previous_session)`` pairs of the store's records: a record continues another
+    when its ``previous_session`` names it and its id is a :func:`continuation_id`
+    of it. (A takeover also sets the new holder's ``previous_session`` to the
+    displaced session; that record is no continuation: its id does not extend
+    the old one.) Used by every reader that starts from a conversation id: the
+    git hooks (``HEARTBEAT_SESSION_ID``) and the loss hooks."""
+    links = [(sid, previous) for sid, previous in pairs if previous is not None]
+    found = {session_id}
+    frontier = [session_id]
+    while frontier:
+        current = frontier.pop()
+        for sid, previous in links:
+            if previous == current and sid not in found and _continues(sid, current):
+                found.add(sid)
+                frontier.append(sid)
+    return found
+
+
 __all__ = [
     "LIVE",
     "STATUSES",
@@ -212,6 +249,8 @@ __all__ = [
     "by_status",
     "check_filters",
     "classify",
+    "continuation_id",
+    "continuation_ids",
     "conversation_server",
     "is_live",
     "sessions_with_liveness",

@@ -24,7 +24,7 @@ from ..domain.errors import StoreError
 from ..domain.liveness import Observer, same_process_space
 from ..domain.liveness import may_adopt as liveness_may_adopt
 from ..domain.models import ClaimLost, ClaimRecord, SessionRecord
-from ..domain.validation import ID_MAX_CHARS
+from .readers import continuation_id
 from .records import Opener, Opening, open_record
 
 if TYPE_CHECKING:
@@ -127,8 +127,7 @@ class SessionStarting:
         observer = self._observer()
         adopt: SessionRecord | None = None
         for n in range(2, 10_000):
-            suffix = f"-{n}"
-            candidate = original[: ID_MAX_CHARS - len(suffix)] + suffix
+            candidate = continuation_id(original, n)
             existing = tx.read_session(candidate)
             if existing is None or liveness_may_adopt(existing, observer, self._probe):
                 adopt = existing
@@ -247,4 +246,4 @@ class SessionStarting:
         return not self._probe(client, None).dead
 
 
-__all__ = ["ID_MAX_CHARS", "SessionStarting"]
+__all__ = ["SessionStarting"]
