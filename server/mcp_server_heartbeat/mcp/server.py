@@ -74,7 +74,8 @@ already_yours or taken_over; keep the fencing_token and pass it to anything that
 stale holder. After taken_over, check what the previous session left (uncommitted work, branches).
 3. Refused (held_by_other): do not work on that plan; pick another or ask the user. Use \
 force=true only when the holder is stale and you are sure it is abandoned; a live holder is \
-never displaced. holding_other: release your plan first. reserved: other sessions are waiting \
+never displaced; the user may be asked to confirm a force, and force_declined means they did \
+not: do not work on that plan. holding_other: release your plan first. reserved: other sessions are waiting \
 for that plan and go first.
    To wait instead (the plan is held but you need exactly it, e.g. the holder is finishing): \
 wait_for_plan(plan_id, timeout_s) blocks until it can be claimed and claims it for you, first \
@@ -82,7 +83,8 @@ come, first served (never by force); on timeout it returns the holder: call it a
 keep your place, or pick other work.
 4. While working: heartbeat(activity='<skill>:<step>') at step boundaries; tags as \
 {"kind": ..., "topics": [at most 2 kebab-case words]}.
-5. Lost: if heartbeat returns claim_lost, stop working on that plan at once and do not use its \
+5. Lost: if heartbeat returns claim_lost (or a notice in the conversation says your claim was \
+taken over), stop working on that plan at once and do not use its \
 old fencing token; tell the user, then re-check with list_sessions.
 6. Done: release(plan_id, reason='done'). The server releases on disconnect, but release as soon \
 as the work is finished so others can start.
