@@ -75,8 +75,8 @@ stale holder. After taken_over, check what the previous session left (uncommitte
 3. Refused (held_by_other): do not work on that plan; pick another or ask the user. Use \
 force=true only when the holder is stale and you are sure it is abandoned; a live holder is \
 never displaced; the user may be asked to confirm a force, and force_declined means they did \
-not: do not work on that plan. holding_other: release your plan first. reserved: other sessions are waiting \
-for that plan and go first.
+not: do not work on that plan. holding_other: release your plan first. reserved: other \
+sessions are waiting for that plan and go first.
    To wait instead (the plan is held but you need exactly it, e.g. the holder is finishing): \
 wait_for_plan(plan_id, timeout_s) blocks until it can be claimed and claims it for you, first \
 come, first served (never by force); on timeout it returns the holder: call it again at once to \
