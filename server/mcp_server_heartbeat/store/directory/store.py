@@ -461,8 +461,16 @@ def _dump(model: BaseModel) -> bytes:
 
 
 def _load(path: Path, model: type[M]) -> M:
-    """Read and validate one JSON file. Raises FileNotFoundError, UnreadableFile, ValueError."""
+    """Read and validate one JSON file. Raises FileNotFoundError, UnreadableFile, ValueError.
+
+    A well-formed file is parsed and validated in one pass from its bytes
+    (``model_validate_json``); only a file that fails is parsed again step by
+    step, to say exactly what is wrong with it."""
     raw = read_guarded(path)
+    try:
+        return model.model_validate_json(raw)
+    except (ValueError, OverflowError, RecursionError):
+        pass  # ValidationError is a ValueError: explained below
     if not raw.strip():
         raise UnreadableFile("empty file")
     try:
