@@ -15,9 +15,9 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
-import psutil
 import pytest
 
+from mcp_server_heartbeat.host import probe
 from mcp_server_heartbeat.host.identity import detect_identity
 from mcp_server_heartbeat.host.probe import (
     ProcessState,
@@ -45,9 +45,9 @@ def test_start_ticks_are_read_from_proc_and_never_change(child):
 def test_a_wall_clock_step_does_not_make_a_live_process_look_reused(child, monkeypatch):
     started_at = process_start_time(child.pid)
     ticks = process_start_ticks(child.pid)
-    real_create_time = psutil.Process.create_time
-    # What psutil reports after the wall clock was stepped forward by 5 s.
-    monkeypatch.setattr(psutil.Process, "create_time", lambda self: real_create_time(self) + 5)
+    real_boot_time = probe.boot_time()
+    # The kernel's btime after the wall clock was stepped forward by 5 s.
+    monkeypatch.setattr(probe, "boot_time", lambda: real_boot_time + 5)
     assert probe_process(child.pid, started_at) is ProcessState.REUSED  # the old rule's error
     assert probe_process(child.pid, started_at, ticks) is ProcessState.ALIVE
 

@@ -37,4 +37,31 @@ class ProcessProbe(Protocol):
     ) -> ProcessState: ...
 
 
-__all__ = ["ProcessProbe", "ProcessState"]
+class MemoProbe:
+    """A :class:`ProcessProbe` that asks ``probe`` once per recorded process
+    within one listing: records naming the same ``(pid, start_ticks,
+    started_at)`` get the first answer.
+
+    Only for one listing (one reading of "now"): a process alive at the first
+    probe may die a moment later, and a listing that probes it again later
+    would see that. The caller probes only records of its own host, boot and
+    PID namespace (``liveness.process_alive``), so these three complete the
+    process identity (host, boot, PID namespace, pid, start).
+    """
+
+    def __init__(self, probe: ProcessProbe) -> None:
+        self._probe = probe
+        self._answers: dict[tuple[int, int | None, datetime | None], ProcessState] = {}
+
+    def __call__(
+        self, pid: int, started_at: datetime | None, start_ticks: int | None = None
+    ) -> ProcessState:
+        """The answer of the wrapped probe for this process, asked at most once."""
+        key = (pid, start_ticks, None if start_ticks is not None else started_at)
+        found = self._answers.get(key)
+        if found is None:
+            found = self._answers[key] = self._probe(pid, started_at, start_ticks)
+        return found
+
+
+__all__ = ["MemoProbe", "ProcessProbe", "ProcessState"]

@@ -8,19 +8,23 @@ permission, no recorded start time to compare) counts as alive.
 
 "No process has the PID" is the kernel's answer, not ``/proc``'s: with
 ``/proc`` mounted ``hidepid=2`` (or ``hidepid=invisible``) another user's
-process has no ``/proc/<pid>`` and psutil reports ``NoSuchProcess``, yet it
-runs. So a missing ``/proc`` entry is confirmed with ``kill(pid, 0)``, which
-hidepid does not affect: ``ESRCH`` means gone, ``EPERM`` (or success) means a
-process exists, hence alive — its start time cannot be read, so it is not
-called reused either. The caller makes sure ``pid`` is of its own PID
-namespace and boot (``liveness.process_alive``). This is the
-rule PostgreSQL's postmaster.pid, Qt's QLockFile and Mercurial's lock follow:
-break a lock only on proof of death.
+process has no ``/proc/<pid>``, yet it runs. So a missing ``/proc`` entry is
+confirmed with ``kill(pid, 0)``, which hidepid does not affect: ``ESRCH``
+means gone, ``EPERM`` (or success) means a process exists, hence alive — its
+start time cannot be read, so it is not called reused either. The caller
+makes sure ``pid`` is of its own PID namespace and boot
+(``liveness.process_alive``). This is the rule PostgreSQL's postmaster.pid,
+Qt's QLockFile and Mercurial's lock follow: break a lock only on proof of death.
+
+One probe costs one read of ``/proc/<pid>/stat``: the state (``Z`` is a
+zombie) and the start in clock ticks come from the same read. Where ``/proc``
+does not exist (not Linux) psutil answers the same questions.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 from datetime import UTC, datetime
 
@@ -45,6 +49,21 @@ def process_start_time(pid: int) -> datetime | None:
         return None
 
 
+def _read_stat(pid: int) -> tuple[bytes, int] | None:
+    """``(state, start ticks)`` from ``/proc/<pid>/stat`` in one read: the state
+    letter (field 3: ``Z`` zombie, ``X`` dead, ...) and the start in clock ticks
+    since boot (field 22); None when it cannot be read (no such entry, hidden by
+    ``hidepid``, no permission, not Linux)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb", buffering=0) as stat:
+            data = stat.read(4096)
+        # The command name (field 2) may hold spaces and parentheses: split after its end.
+        fields = data[data.rindex(b")") + 2 :].split()
+        return fields[0], int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def process_start_ticks(pid: int) -> int | None:
     """When process ``pid`` started, in clock ticks since boot (field 22 of
     ``/proc/<pid>/stat``), or None if it cannot be read (gone, hidden, not Linux).
@@ -53,13 +72,48 @@ def process_start_ticks(pid: int) -> int | None:
     kernel recomputes from the realtime clock, so every clock step moves it) this
     number never changes for the life of a process: it proves PID reuse exactly
     on one boot, whatever the wall clock did."""
+    found = _read_stat(pid)
+    return None if found is None else found[1]
+
+
+@functools.cache
+def boot_time() -> float:
+    """The kernel's boot time (``btime``, UNIX seconds) as psutil reads it, read
+    once per process. Used only to turn start ticks into a wall-clock start for
+    records without ``pid_start_ticks`` (the 1 s-tolerance fallback)."""
+    return float(psutil.boot_time())
+
+
+@functools.cache
+def _has_proc() -> bool:
+    return os.path.exists("/proc/self/stat")
+
+
+def _probe_psutil(pid: int, started_at: datetime | None) -> ProcessState:
+    """The rule without ``/proc`` (no start ticks there): psutil's status and
+    wall-clock start time."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            data = stat.read()
-        # The command name (field 2) may hold spaces and parentheses: split after its end.
-        return int(data[data.rindex(b")") + 2 :].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return ProcessState.GONE
+        created = process.create_time()
+    except psutil.ZombieProcess:
+        return ProcessState.GONE
+    except psutil.NoSuchProcess:
+        return ProcessState.GONE if not pid_exists(pid) else ProcessState.ALIVE
+    except (psutil.Error, OSError):
+        return ProcessState.ALIVE
+    if started_at is not None and abs(created - started_at.timestamp()) > START_TIME_TOLERANCE_S:
+        return ProcessState.REUSED
+    return ProcessState.ALIVE
+
+
+@functools.cache
+def _clock_ticks() -> int:
+    try:
+        return os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return 100
 
 
 def pid_exists(pid: int) -> bool:
@@ -78,7 +132,11 @@ def pid_exists(pid: int) -> bool:
 def probe_process(
     pid: int, started_at: datetime | None, start_ticks: int | None = None
 ) -> ProcessState:
-    """Probe ``pid`` on this host with psutil; see the module doc for the rule.
+    """Probe ``pid`` on this host; see the module doc for the rule.
+
+    Costs one read of ``/proc/<pid>/stat`` (state and start ticks together);
+    ``kill(pid, 0)`` only when that entry cannot be read; the boot time is read
+    once per process (:func:`boot_time`) and only for the wall-clock fallback.
 
     Args:
         pid: the recorded process id (must be > 0; 0 and negatives are "alive",
@@ -91,24 +149,22 @@ def probe_process(
     """
     if pid <= 0:
         return ProcessState.ALIVE
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return ProcessState.GONE
-        created = process.create_time()
-    except psutil.ZombieProcess:
-        return ProcessState.GONE
-    except psutil.NoSuchProcess:
-        return ProcessState.GONE if not pid_exists(pid) else ProcessState.ALIVE
-    except (psutil.Error, OSError):
-        return ProcessState.ALIVE
+    if not _has_proc():
+        return _probe_psutil(pid, started_at)
+    found = _read_stat(pid)
+    if found is None:
+        # No readable entry: hidepid, no permission, or no process. Only the
+        # kernel's ESRCH is proof; EPERM or success mean it runs (fail closed).
+        return ProcessState.ALIVE if pid_exists(pid) else ProcessState.GONE
+    state, ticks = found
+    if state in (b"Z", b"X", b"x"):
+        return ProcessState.GONE  # a zombie (or dead) has exited
     if start_ticks is not None:
-        ticks = process_start_ticks(pid)
-        if ticks is None:
-            return ProcessState.ALIVE  # exists (psutil saw it) but unreadable: fail closed
         return ProcessState.ALIVE if ticks == start_ticks else ProcessState.REUSED
-    if started_at is not None and abs(created - started_at.timestamp()) > START_TIME_TOLERANCE_S:
-        return ProcessState.REUSED
+    if started_at is not None:
+        created = boot_time() + ticks / _clock_ticks()
+        if abs(created - started_at.timestamp()) > START_TIME_TOLERANCE_S:
+            return ProcessState.REUSED
     return ProcessState.ALIVE
 
 
@@ -116,6 +172,7 @@ __all__ = [
     "START_TIME_TOLERANCE_S",
     "ProcessProbe",
     "ProcessState",
+    "boot_time",
     "pid_exists",
     "probe_process",
     "process_start_ticks",

@@ -30,6 +30,7 @@ from ..domain.liveness import (
     is_stale,
     view_of,
 )
+from ..domain.process import MemoProbe
 from ..domain.validation import ID_MAX_CHARS, validate_label
 
 if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic
@@ -127,23 +128,29 @@ def sessions_with_liveness(
         include_ended: keep ended sessions; they are left out otherwise,
             unless ``status="ended"`` asks for them.
 
+    Each process is probed once per call (:class:`~mcp_server_heartbeat.domain.process.MemoProbe`),
+    ended records not at all.
+
     Returns:
         Views in the order of ``records`` (see :func:`by_status` to sort).
     """
     views = []
+    probe = MemoProbe(probe)
     for record in records:
         if own is not None and record.session_id == own.session_id:
             record = own
-        found = view(record, now, observer, probe, thresholds)
-        if status is not None and found.status != status:
+        # Filters on stored fields first: a record left out is neither probed nor
+        # built into a view (status "ended" is exactly "ended_at is set").
+        if status is None and record.ended_at is not None and not include_ended:
             continue
-        if status is None and found.status == "ended" and not include_ended:
+        if plan_id is not None and record.plan_id != plan_id:
             continue
-        if plan_id is not None and found.plan_id != plan_id:
+        if branch is not None and record.branch != branch:
             continue
-        if branch is not None and found.branch != branch:
+        liveness = classify(record, now, observer, probe, thresholds)
+        if status is not None and liveness.status != status:
             continue
-        views.append(found)
+        views.append(view_of(record, liveness))
     return views
 
 

@@ -6,6 +6,16 @@ hidden from readers by its leading dot), written, fsynced, then
 old file or the new one, never a partial one — even after ``kill -9`` or a power
 cut mid-write. ``os.replace`` renames over a symlink instead of following it.
 
+Durability (RELIABILITY.md, "Durability policy"): a ``durable`` write (claim
+ledgers, the default) is on disk when it returns. A write with
+``durable=False`` (a session record replacing its previous version: routine
+heartbeats) skips both fsyncs: it is atomic for every process at once, and
+``kill -9`` cannot lose it (the page cache survives the process), but a power
+cut within the kernel's writeback delay may leave the previous version (or, on
+a file system that does not flush a file renamed over another, an empty file,
+reported unreadable). A file that did not exist yet is always synced, file and
+directory: a new name is never lost once written.
+
 Reads: opened with ``O_NOFOLLOW | O_NONBLOCK`` (a symlink is refused, a FIFO
 cannot block), checked to be a regular file no larger than ``MAX_FILE_BYTES``.
 """
@@ -28,7 +38,8 @@ MAX_FILE_BYTES = 1024 * 1024
 
 FAILPOINTS: dict[str, Callable[[Path], None]] = {}
 """Fault-injection hooks for the fault suite, by step of :func:`write_atomic`:
-``"open"`` (before the temp file is created), ``"write"``, ``"fsync"`` and
+``"open"`` (before the temp file is created), ``"write"``, ``"fsync"`` (where
+the temp file is synced; reached by every write, durable or not) and
 ``"rename"`` (after the temp file is complete, before ``os.replace``). A hook
 gets the target path and may raise ``OSError`` (e.g. ``ENOSPC``, ``EROFS``) or
 kill the process. Empty in production: one dict lookup per step."""
@@ -44,8 +55,12 @@ class UnreadableFile(Exception):
     """A file that cannot be read as a record; ``str(exc)`` says why."""
 
 
-def write_atomic(directory: Path, name: str, data: bytes) -> None:
+def write_atomic(directory: Path, name: str, data: bytes, durable: bool = True) -> None:
     """Replace ``directory/name`` with ``data`` atomically (see module doc).
+
+    Args:
+        durable: sync the file and the directory before returning; when False,
+            only a file that did not exist yet is synced (see module doc).
 
     Raises:
         StoreError: the write failed (ENOSPC, EACCES, directory gone, a
@@ -64,13 +79,17 @@ def write_atomic(directory: Path, name: str, data: bytes) -> None:
                 _failpoint("write", target)
                 view = view[os.write(fd, view) :]
             _failpoint("fsync", target)
-            os.fsync(fd)
+            if not durable and not os.path.lexists(target):
+                durable = True  # a new name: synced, file and directory
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         _failpoint("rename", target)
         os.replace(tmp_path, target)
         tmp_path = None
-        fsync_directory(directory)
+        if durable:
+            fsync_directory(directory)
     except OSError as exc:
         raise StoreError(
             f"could not write {name} in {directory}: {exc.strerror or exc}; "

@@ -13,9 +13,14 @@ writing, which a directory refuses), hence these few lines of ``fcntl``.
   opened on first use and reused; a forked child drops it and its parent's
   lock state (sharing the parent's open file description, it would share its
   lock) and opens its own.
-* **Polled.** A contended lock is retried non-blocking every
-  :data:`POLL_S` seconds until the timeout (a blocking ``flock`` cannot time out
-  without signals).
+* **Polled, fast first.** A contended lock is retried non-blocking, first after
+  :data:`POLL_MIN_S` seconds, the pause doubling up to :data:`POLL_S`, until the
+  timeout (a blocking ``flock`` cannot time out without signals). A short
+  critical section (a claim, a release) is usually over within the first
+  pauses, so the lock changes hands without a whole poll period lost; a long
+  wait costs one wake-up per :data:`POLL_S`.
+* **One flock per uncontended acquire**, plus one ``stat`` of the path (below);
+  the descriptor's own identity is read once, when it is opened.
 * **Re-entrant within one thread**; other threads of the process wait on a
   mutex (all threads share the one descriptor, and ``flock`` does not exclude
   holders of the same open file description).
@@ -36,9 +41,12 @@ import threading
 import time
 import weakref
 
+POLL_MIN_S = 0.0001
+"""Seconds before the first retry of a contended lock; each pause doubles."""
 POLL_S = 0.002
-"""Seconds between tries of a contended lock. filelock's 50 ms default made a
-claim wait ~50 ms per contender (fault suite: race)."""
+"""Longest pause between tries of a contended lock. filelock's 50 ms default made a
+claim wait ~50 ms per contender (fault suite: race); a fixed 2 ms pause lost up to
+2 ms per hand-over (bench/bench_contention.py)."""
 
 
 class DirectoryGone(FileNotFoundError):
@@ -64,6 +72,7 @@ class DirectoryLock:
         self._owner: int | None = None
         self._depth = 0
         self._fd: int | None = None
+        self._held_id: tuple[int, int] | None = None  # (st_dev, st_ino) of _fd, read at open
         self._closer: weakref.finalize[..., DirectoryLock] | None = None
 
     def acquire(self, timeout: float) -> None:
@@ -138,9 +147,12 @@ class DirectoryLock:
                 raise DirectoryGone(exc.errno, exc.strerror, self.path) from exc
             # Closed when this lock is garbage-collected (a store per CLI call or hook).
             self._closer = weakref.finalize(self, os.close, self._fd)
+            held = os.fstat(self._fd)  # an open descriptor's inode never changes
+            self._held_id = (held.st_dev, held.st_ino)
         return self._fd
 
     def _flock(self, deadline: float) -> None:
+        pause = POLL_MIN_S
         while True:
             fd = self._descriptor()
             try:
@@ -148,9 +160,10 @@ class DirectoryLock:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LockTimeout(self.path) from None
-                time.sleep(POLL_S)
+                time.sleep(pause)
+                pause = min(pause * 2, POLL_S)
                 continue
-            if self._still_named(fd):
+            if self._still_named():
                 return
             # The directory was deleted/recreated or renamed: this lock guards an
             # inode nobody else will open. Drop it and lock what the path names now.
@@ -159,13 +172,14 @@ class DirectoryLock:
             if time.monotonic() >= deadline:
                 raise LockTimeout(self.path)
 
-    def _still_named(self, fd: int) -> bool:
-        held = os.fstat(fd)
+    def _still_named(self) -> bool:
+        """Whether the path still names the directory locked: one ``stat`` of the
+        path against the descriptor's identity, read when it was opened."""
         try:
             now = os.stat(self.path)
         except (FileNotFoundError, NotADirectoryError):
             return False  # _descriptor() raises DirectoryGone on the retry
-        return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
+        return self._held_id == (now.st_dev, now.st_ino)
 
     def identity(self) -> tuple[int, int] | None:
         """``(st_dev, st_ino)`` of the directory at the path, or None when gone."""
@@ -176,4 +190,4 @@ class DirectoryLock:
         return info.st_dev, info.st_ino
 
 
-__all__ = ["POLL_S", "DirectoryGone", "DirectoryLock", "LockTimeout"]
+__all__ = ["POLL_MIN_S", "POLL_S", "DirectoryGone", "DirectoryLock", "LockTimeout"]

@@ -13,7 +13,9 @@ Guarantees:
   failure to append is logged, and the change stands (it is the truth, the log
   its audit trail).
 * **Append-only.** A line is written with one ``write(2)`` on a descriptor
-  opened ``O_APPEND | O_NOFOLLOW`` and fsynced. A crash can leave at most a
+  opened ``O_APPEND | O_NOFOLLOW`` and synced with ``fdatasync`` (which
+  flushes the data and the new file size, all a reader needs; only the
+  modification time may lag after a power cut). A crash can leave at most a
   torn last line; readers skip lines that are not valid events and count them.
 * **Bounded.** When ``events.jsonl`` passes :data:`ROTATE_AT_BYTES` it is
   renamed to ``events.1.jsonl`` (older generations shift up to
@@ -109,7 +111,7 @@ class EventLog:
                 view = memoryview(line)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                _datasync(fd)
             finally:
                 os.close(fd)
         except OSError as exc:
@@ -213,6 +215,12 @@ class EventLog:
                 os.unlink(self.generation(number))
         fsync_directory(self.directory)
         return dropped
+
+
+def _datasync(fd: int) -> None:
+    """``fdatasync`` where the platform has it (Linux), else ``fsync``."""
+    sync = getattr(os, "fdatasync", os.fsync)
+    sync(fd)
 
 
 def _lines(path: Path) -> Iterator[bytes]:

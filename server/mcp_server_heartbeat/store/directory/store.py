@@ -246,9 +246,14 @@ class DirectoryStore:
             return None
 
     def write_session(self, record: SessionRecord) -> None:
-        """Atomically replace ``<dir>/<session_id>.json``. Raises StoreError."""
+        """Atomically replace ``<dir>/<session_id>.json``. Raises StoreError.
+
+        Not synced when it replaces a previous version (a routine heartbeat, or
+        a record following its claim ledger, which is the truth): a power cut
+        may cost the last seconds of such rewrites, never a claim. A new record
+        is synced (``atomic.write_atomic(durable=False)``)."""
         safe_stem(record.session_id, "session_id")
-        write_atomic(self.directory, f"{record.session_id}.json", _dump(record))
+        write_atomic(self.directory, f"{record.session_id}.json", _dump(record), durable=False)
 
     def list_sessions(self) -> tuple[list[SessionRecord], list[Unreadable]]:
         """Every session record, sorted by file name, and every ``*.json`` that is not one.
@@ -413,7 +418,9 @@ class DirectoryStore:
             raise StoreError(f"the claim ledger {path} is unreadable: {exc}") from exc
 
     def write_claim(self, claim: ClaimRecord) -> None:
-        """Atomically replace ``claims/<plan_id>.json``. Raises StoreError."""
+        """Atomically and durably replace ``claims/<plan_id>.json`` (file and
+        ``claims/`` fsynced before it returns: the ledger is the truth, and its
+        fencing token must never go back, even after a power cut). Raises StoreError."""
         safe_stem(claim.plan_id, "plan_id")
         try:
             self._claims_dir_ready()
@@ -468,8 +475,16 @@ def _dump(model: BaseModel) -> bytes:
 
 
 def _load(path: Path, model: type[M]) -> M:
-    """Read and validate one JSON file. Raises FileNotFoundError, UnreadableFile, ValueError."""
+    """Read and validate one JSON file. Raises FileNotFoundError, UnreadableFile, ValueError.
+
+    A well-formed file is parsed and validated in one pass from its bytes
+    (``model_validate_json``); only a file that fails is parsed again step by
+    step, to say exactly what is wrong with it."""
     raw = read_guarded(path)
+    try:
+        return model.model_validate_json(raw)
+    except (ValueError, OverflowError, RecursionError):
+        pass  # ValidationError is a ValueError: explained below
     if not raw.strip():
         raise UnreadableFile("empty file")
     try:
