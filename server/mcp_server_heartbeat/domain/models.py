@@ -47,7 +47,21 @@ UtcDatetime = Annotated[
     AfterValidator(_as_utc),
     PlainSerializer(format_utc, return_type=str, when_used="json"),
 ]
-"""A datetime normalised to UTC; serialised as ``2026-11-20T23:10:24.123Z``."""
+"""A datetime normalised to UTC; serialised as ``2026-11-20T23:10:24.123Z``.
+
+The stored models (records, ledgers, events) use it: one format on disk."""
+
+
+def _as_utc_ms(moment: datetime) -> datetime:
+    utc = _as_utc(moment)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+
+
+ReplyDatetime = Annotated[datetime, AfterValidator(_as_utc_ms)]
+"""A datetime in a tool reply: UTC, millisecond precision, serialised by pydantic's
+own (Rust) serialiser as ``2026-11-20T23:10:24.123000Z`` (ISO 8601 UTC with ``Z``;
+whole seconds as ``2026-11-20T23:10:24Z``). A Python serialiser per date costs
+about 4 µs, 16 ms per 1,000 sessions listed."""
 
 Role = Literal["creator", "executor", "reviewer", "releaser"]
 Status = Literal["active", "idle", "stale", "dead", "ended"]
@@ -107,7 +121,7 @@ class ClaimLost(BaseModel):
 
     plan_id: str
     taken_by: str | None = Field(description="Session id of the new holder, or null if released.")
-    at: UtcDatetime | None = Field(description="When the plan changed hands (UTC).")
+    at: ReplyDatetime | None = Field(description="When the plan changed hands (UTC).")
     reason: str = Field(description="proof_of_death | forced_stale | holder_ended | ...")
     fencing_token: int | None = Field(
         default=None, description="The token this session held; refused from now on."
@@ -227,13 +241,13 @@ class SessionView(BaseModel):
     role: str | None
     entrypoint: str | None
     agent_version: str | None
-    started_at: UtcDatetime | None
-    last_heartbeat: UtcDatetime | None
+    started_at: ReplyDatetime | None
+    last_heartbeat: ReplyDatetime | None
     last_activity: str | None
-    last_call_at: UtcDatetime | None
+    last_call_at: ReplyDatetime | None
     previous_session: str | None
     fencing_token: int | None
-    claimed_at: UtcDatetime | None
+    claimed_at: ReplyDatetime | None
     host: str | None
     pid: int | None
     tags: Tags | dict[str, Any] | None
@@ -255,7 +269,7 @@ class SessionView(BaseModel):
         "stale_remote | dead | ended"
     )
     process_alive: bool | None = Field(description="Null for a session on another host.")
-    ended_at: UtcDatetime | None = None
+    ended_at: ReplyDatetime | None = None
     end_reason: str | None = None
 
     @model_validator(mode="after")
@@ -325,7 +339,7 @@ class ConfigValue(BaseModel):
 class HeartbeatHealth(BaseModel):
     """The background heartbeat's health."""
 
-    last_success: UtcDatetime | None
+    last_success: ReplyDatetime | None
     consecutive_failures: int
     healthy: bool = Field(description="False after 3 failures in a row; it keeps retrying.")
     last_error: str | None = None
@@ -460,6 +474,7 @@ __all__ = [
     "Relationship",
     "ReleaseOutcome",
     "ReleaseResult",
+    "ReplyDatetime",
     "Role",
     "SessionInfoResult",
     "SessionRecord",

@@ -51,6 +51,7 @@ from ..runtime import Runtime
 from ..session.heartbeat import change_waiter, run_heartbeat, watch_parent
 from ..session.service import SessionService
 from .middleware import without_prompts
+from .replies import sessions_text
 from .resources import NotFoundError, plan_json, session_json, sessions_json
 from .strict import HeartbeatServer, resource_not_found, strict_tool
 
@@ -357,7 +358,11 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
         strict_tool(
             claim_plan, annotations=_annotations("Claim a plan", read_only=False, destructive=True)
         ),
-        strict_tool(list_sessions, annotations=_annotations("List sessions", read_only=True)),
+        strict_tool(
+            list_sessions,
+            annotations=_annotations("List sessions", read_only=True),
+            text=sessions_text,
+        ),
         strict_tool(
             release, annotations=_annotations("Release a plan", read_only=False, destructive=True)
         ),

@@ -11,6 +11,11 @@
 * A refused argument gets a message written for the agent (argument, value
   given, rule, what is accepted), not pydantic's report
   (:meth:`HeartbeatServer.call_tool`).
+* A result is built once (:meth:`VerbatimMetadata.convert_result`): the
+  returned model (validated when the service built it) is dumped once for
+  ``structuredContent``, and the text block is compact JSON of the same data,
+  or the tool's own text (``list_sessions``: :func:`.replies.sessions_text`),
+  instead of the SDK's indented JSON and a second validation.
 * An unknown resource answers ``-32002`` (resource not found)
   (:meth:`HeartbeatServer.read_resource`).
 
@@ -24,8 +29,9 @@ live), the SDK's exceptions. The capability and prompt rules are middleware
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Annotated, Any
 
+import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import (
     ResourceNotFoundError,
@@ -35,8 +41,8 @@ from mcp.server.mcpserver.exceptions import (
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.shared.exceptions import MCPError
-from mcp.types import ToolAnnotations
-from pydantic import ConfigDict, ValidationError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from ..domain.validation import describe_arguments_error
 
@@ -95,7 +101,7 @@ def resource_not_found(message: str, uri: str) -> MCPError:
 
 
 class VerbatimMetadata(FuncMetadata):
-    """The SDK's argument metadata without its JSON pre-parsing.
+    """The SDK's argument metadata without its JSON pre-parsing, building each result once.
 
     The SDK decodes a string argument that holds JSON when the parameter is
     not a plain ``str`` (``"null"`` becomes ``None``, ``'{"kind": ...}'`` an
@@ -103,11 +109,44 @@ class VerbatimMetadata(FuncMetadata):
     check. Arguments are validated as sent.
     """
 
+    text: Annotated[Callable[[Any], str] | None, WithJsonSchema(None)] = Field(
+        default=None, exclude=True
+    )
+    """Renders the result model as the text block (None: compact JSON)."""
+
     def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
         return data
 
+    def convert_result(self, result: Any) -> Any:
+        """The tool's result: ``structuredContent`` and one text block, each built once.
 
-def strict_tool(fn: Callable[..., Any], *, annotations: ToolAnnotations | None = None) -> Tool:
+        A result of exactly the tool's output model was validated when it was
+        built (the SDK would only check its type again: pydantic does not
+        revalidate an instance), so it is dumped once in JSON mode (dates by
+        pydantic's serialiser) for ``structuredContent``; the text block is
+        that data as compact JSON (``separators`` without spaces, no
+        indentation), or the tool's own text. Anything else (an error, a
+        subclass, a hand-built result) goes the SDK's way.
+        """
+        if self.output_model is None or type(result) is not self.output_model:
+            return super().convert_result(result)
+        assert isinstance(result, BaseModel)
+        structured = result.model_dump(mode="json", by_alias=True)
+        if self.text is not None:
+            text = self.text(result)
+        else:
+            text = pydantic_core.to_json(structured).decode()
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structured_content=structured
+        )
+
+
+def strict_tool(
+    fn: Callable[..., Any],
+    *,
+    annotations: ToolAnnotations | None = None,
+    text: Callable[[Any], str] | None = None,
+) -> Tool:
     """``fn`` as an SDK tool whose arguments are validated strictly and as sent.
 
     The SDK's ``Tool.from_function`` builds the tool; its argument model is
@@ -117,6 +156,8 @@ def strict_tool(fn: Callable[..., Any], *, annotations: ToolAnnotations | None =
     with ``additionalProperties: false``. Patterns and length limits come from
     the argument types (``domain.ids``, ``domain.models.*Arg``), so schema and
     validation are one source. Register the result with ``MCPServer(tools=...)``.
+    ``text`` renders the result model as the text block a model reads
+    (default: compact JSON of ``structuredContent``).
     Fault suite: bad input; ``tests/test_tool_arguments.py``.
     """
     tool = Tool.from_function(fn, annotations=annotations)
@@ -129,6 +170,7 @@ def strict_tool(fn: Callable[..., Any], *, annotations: ToolAnnotations | None =
         output_schema=old.output_schema,
         output_model=old.output_model,
         wrap_output=old.wrap_output,
+        text=text,
     )
     schema = {**strict.model_json_schema(by_alias=True), "additionalProperties": False}
     return tool.model_copy(update={"fn_metadata": metadata, "parameters": schema})
