@@ -224,6 +224,7 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
 
     # This project's tag vocabulary goes into the advertised schema.
     heartbeat.__annotations__["tags"] = Annotated[Any, WithJsonSchema(tags_json_schema)]
+    tags_property = None if tags_json_schema == TAGS_SCHEMA else {"tags": tags_json_schema}
 
     def claim_plan(
         ctx: Context,
@@ -354,7 +355,11 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
         )
 
     return [
-        strict_tool(heartbeat, annotations=_annotations("Heartbeat", read_only=False)),
+        strict_tool(
+            heartbeat,
+            annotations=_annotations("Heartbeat", read_only=False),
+            properties=tags_property,
+        ),
         strict_tool(
             claim_plan, annotations=_annotations("Claim a plan", read_only=False, destructive=True)
         ),

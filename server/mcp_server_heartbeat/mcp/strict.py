@@ -28,8 +28,8 @@ live), the SDK's exceptions. The capability and prompt rules are middleware
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Annotated, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, get_type_hints
 
 import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
@@ -45,6 +45,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from ..domain.validation import describe_arguments_error
+from .schemas import cached_input, cached_output
 
 RESOURCE_NOT_FOUND = -32002
 """MCP's "resource not found" error code (spec 2024-11-05 to 2025-11-25, the
@@ -146,34 +147,62 @@ def strict_tool(
     *,
     annotations: ToolAnnotations | None = None,
     text: Callable[[Any], str] | None = None,
+    properties: Mapping[str, dict[str, Any]] | None = None,
 ) -> Tool:
     """``fn`` as an SDK tool whose arguments are validated strictly and as sent.
 
     The SDK's ``Tool.from_function`` builds the tool; its argument model is
     then replaced by a subclass with ``extra="forbid"`` (an unknown argument is
     refused, not dropped) and ``strict=True`` (no type coercion), without the
-    SDK's JSON pre-parsing, and its input schema is regenerated from that model
-    with ``additionalProperties: false``. Patterns and length limits come from
+    SDK's JSON pre-parsing, and its input schema is that model's, with
+    ``additionalProperties: false``. Patterns and length limits come from
     the argument types (``domain.ids``, ``domain.models.*Arg``), so schema and
     validation are one source. Register the result with ``MCPServer(tools=...)``.
     ``text`` renders the result model as the text block a model reads
-    (default: compact JSON of ``structuredContent``).
+    (default: compact JSON of ``structuredContent``). ``properties`` replaces
+    input-schema properties decided at start (a project's tag vocabulary).
+
+    The input and output schemas are read from the committed
+    ``tool_schemas.json`` (:mod:`.schemas`), not generated at each start; a
+    tool or result model the file lacks gets them generated the SDK's way.
     Fault suite: bad input; ``tests/test_tool_arguments.py``.
     """
-    tool = Tool.from_function(fn, annotations=annotations)
-    old = tool.fn_metadata
-    base = old.arg_model
+    returned = _returned_model(fn)
+    output_schema = None if returned is None else cached_output(returned.__name__)
+    if output_schema is None:
+        tool = Tool.from_function(fn, annotations=annotations)
+        output_model, wrap_output = tool.fn_metadata.output_model, tool.fn_metadata.wrap_output
+        output_schema = tool.fn_metadata.output_schema
+    else:  # the schema is known: the SDK need not derive it
+        tool = Tool.from_function(fn, annotations=annotations, structured_output=False)
+        output_model, wrap_output = returned, False
+    base = tool.fn_metadata.arg_model
     config = ConfigDict(**{**base.model_config, "extra": "forbid", "strict": True})
     strict = type(base.__name__, (base,), {"model_config": config})
     metadata = VerbatimMetadata(
         arg_model=strict,
-        output_schema=old.output_schema,
-        output_model=old.output_model,
-        wrap_output=old.wrap_output,
+        output_schema=output_schema,
+        output_model=output_model,
+        wrap_output=wrap_output,
         text=text,
     )
-    schema = {**strict.model_json_schema(by_alias=True), "additionalProperties": False}
+    schema = cached_input(tool.name)
+    if schema is None:
+        schema = {**strict.model_json_schema(by_alias=True), "additionalProperties": False}
+    if properties:
+        schema = {**schema, "properties": {**schema.get("properties", {}), **properties}}
     return tool.model_copy(update={"fn_metadata": metadata, "parameters": schema})
+
+
+def _returned_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
+    """The pydantic model ``fn`` is annotated to return, or None (anything else)."""
+    try:
+        returned = get_type_hints(fn).get("return")
+    except Exception:  # an annotation only the SDK can resolve: let it
+        return None
+    if isinstance(returned, type) and issubclass(returned, BaseModel):
+        return returned
+    return None
 
 
 __all__ = [
