@@ -74,6 +74,11 @@ OVER: frozenset[str] = frozenset({"ended", "dead"})
 TakeoverReason = Literal["proof_of_death", "forced_stale", "holder_ended", "holder_missing"]
 
 
+REPLY_CONFIG = ConfigDict(defer_build=True)
+"""The config of the models only tool replies use: each is built on its first use,
+not at import, so the server's start-up does not pay for replies not yet asked for."""
+
+
 # -- tool argument types -------------------------------------------------------------
 # Strict (no "yes" for a boolean, no "1" for an integer) and constrained in the
 # input schema exactly as they are validated, so a client that checks arguments
@@ -118,6 +123,8 @@ class Tags(BaseModel):
 
 class ClaimLost(BaseModel):
     """How this session lost a claim it held: who took it, when (UTC), why."""
+
+    model_config = REPLY_CONFIG
 
     plan_id: str
     taken_by: str | None = Field(description="Session id of the new holder, or null if released.")
@@ -220,6 +227,8 @@ class ClaimRecord(BaseModel):
 class Unreadable(BaseModel):
     """A file in the heartbeat directory that could not be read as a session."""
 
+    model_config = REPLY_CONFIG
+
     file: str = Field(description="File name inside the heartbeat directory.")
     reason: str = Field(description="Why it was skipped (parse error, not a regular file, ...).")
 
@@ -230,6 +239,8 @@ class SessionView(BaseModel):
     Ages are seconds (floats), computed against the reader's clock; a
     heartbeat in the reader's future counts as age 0 and the skew is reported.
     """
+
+    model_config = REPLY_CONFIG
 
     session_id: str
     plan_id: str | None
@@ -285,6 +296,8 @@ class SessionView(BaseModel):
 class HeartbeatResult(BaseModel):
     """Result of ``heartbeat``: this session, and a claim loss not yet reported."""
 
+    model_config = REPLY_CONFIG
+
     session: SessionView
     claim_lost: ClaimLost | None = Field(
         description="Set once, on the first heartbeat after this session lost its claim."
@@ -296,6 +309,8 @@ ClaimOutcome = Literal["claimed", "already_yours", "holding_other", "held_by_oth
 
 class ClaimResult(BaseModel):
     """Result of ``claim_plan``. ``claimed`` is true for claimed, already_yours, taken_over."""
+
+    model_config = REPLY_CONFIG
 
     outcome: ClaimOutcome
     claimed: bool
@@ -314,6 +329,8 @@ ReleaseOutcome = Literal["released", "not_held", "stale_token"]
 class ReleaseResult(BaseModel):
     """Result of ``release``."""
 
+    model_config = REPLY_CONFIG
+
     outcome: ReleaseOutcome
     released: bool
     plan_id: str | None
@@ -323,12 +340,16 @@ class ReleaseResult(BaseModel):
 class ListResult(BaseModel):
     """Result of ``list_sessions``: the sessions, and the files that could not be read."""
 
+    model_config = REPLY_CONFIG
+
     sessions: list[SessionView]
     unreadable: list[Unreadable]
 
 
 class ConfigValue(BaseModel):
     """One resolved setting and where it came from (flag, env, directives, default)."""
+
+    model_config = REPLY_CONFIG
 
     value: bool | float | str | list[str] | None = Field(
         description="A path, a number of seconds, on/off, a list of names, or null (unset)."
@@ -338,6 +359,8 @@ class ConfigValue(BaseModel):
 
 class HeartbeatHealth(BaseModel):
     """The background heartbeat's health."""
+
+    model_config = REPLY_CONFIG
 
     last_success: ReplyDatetime | None
     consecutive_failures: int
@@ -371,6 +394,8 @@ class ProjectContext(BaseModel):
 class PlanHint(BaseModel):
     """A plan file whose id or slug appears in the branch name: shown, never claimed."""
 
+    model_config = REPLY_CONFIG
+
     plan_id: str = Field(description="The id to pass to claim_plan, e.g. '090'.")
     file: str = Field(description="The plan's file or folder name in the plans directory.")
     matched_by: Literal["id+slug", "id", "slug"]
@@ -380,6 +405,8 @@ class PlanHint(BaseModel):
 class PlanContext(BaseModel):
     """The active plan (the one this session claimed) and a suggested one."""
 
+    model_config = REPLY_CONFIG
+
     active: str | None = Field(description="The plan this session holds, or null.")
     suggested: PlanHint | None = Field(description="A branch-matched hint; never auto-claimed.")
     plans_dir: str
@@ -387,6 +414,8 @@ class PlanContext(BaseModel):
 
 class SessionInfoResult(BaseModel):
     """Result of ``session_info``."""
+
+    model_config = REPLY_CONFIG
 
     tracking_enabled: bool
     session: SessionView | None
