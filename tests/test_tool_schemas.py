@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -31,8 +33,37 @@ def test_tools_from_the_file_equal_tools_generated_now(kinds):
         assert tool.fn_metadata.wrap_output == fresh[name].fn_metadata.wrap_output, name
 
 
-def test_every_tool_and_result_model_is_in_the_file():
-    committed = json.loads(schemas.SCHEMA_FILE.read_text(encoding="utf-8"))
+def test_every_tool_is_in_the_file_and_current():
     for tool in _tools(TAGS_SCHEMA):
-        assert schemas.cached_input(tool.name) is not None, tool.name
-        assert tool.fn_metadata.output_model.__name__ in committed["output"], tool.name
+        digest = tool.fn_metadata.fingerprint
+        assert digest is not None and schemas.cached(tool.name, digest) is not None, tool.name
+
+
+def test_a_changed_tool_is_not_served_from_the_file(monkeypatch):
+    """A tool whose code changed since the file was generated gets fresh schemas."""
+    from mcp_server_heartbeat.domain.models import ClaimResult
+
+    before = {tool.name: tool for tool in _tools(TAGS_SCHEMA)}["claim_plan"]
+    monkeypatch.setattr(ClaimResult, "__doc__", "Changed since the file was generated.")
+    after = {tool.name: tool for tool in _tools(TAGS_SCHEMA)}["claim_plan"]
+    assert after.fn_metadata.fingerprint != before.fn_metadata.fingerprint
+    assert schemas.cached("claim_plan", after.fn_metadata.fingerprint) is None
+    assert after.output_schema["description"] == "Changed since the file was generated."
+
+
+def test_fingerprints_are_stable_across_processes():
+    """No object address or other per-process value leaks into a fingerprint."""
+    code = (
+        "from mcp_server_heartbeat.mcp.server import TAGS_SCHEMA, _tools\n"
+        "print({t.name: t.fn_metadata.fingerprint for t in _tools(TAGS_SCHEMA)})"
+    )
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+        for _ in range(2)
+    }
+    assert len(runs) == 1
+    assert runs.pop().strip() == repr(
+        {t.name: t.fn_metadata.fingerprint for t in _tools(TAGS_SCHEMA)}
+    )

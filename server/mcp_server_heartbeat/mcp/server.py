@@ -224,7 +224,7 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
 
     # This project's tag vocabulary goes into the advertised schema.
     heartbeat.__annotations__["tags"] = Annotated[Any, WithJsonSchema(tags_json_schema)]
-    tags_property = None if tags_json_schema == TAGS_SCHEMA else {"tags": tags_json_schema}
+    tags_property = {"tags": tags_json_schema}  # decided at start, not from the file
 
     def claim_plan(
         ctx: Context,

@@ -45,7 +45,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from ..domain.validation import describe_arguments_error
-from .schemas import cached_input, cached_output
+from .schemas import cached, fingerprint
 
 RESOURCE_NOT_FOUND = -32002
 """MCP's "resource not found" error code (spec 2024-11-05 to 2025-11-25, the
@@ -114,6 +114,8 @@ class VerbatimMetadata(FuncMetadata):
         default=None, exclude=True
     )
     """Renders the result model as the text block (None: compact JSON)."""
+    fingerprint: Annotated[str | None, WithJsonSchema(None)] = Field(default=None, exclude=True)
+    """What the tool's schemas were derived from (:func:`.schemas.fingerprint`)."""
 
     def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
         return data
@@ -163,19 +165,22 @@ def strict_tool(
     input-schema properties decided at start (a project's tag vocabulary).
 
     The input and output schemas are read from the committed
-    ``tool_schemas.json`` (:mod:`.schemas`), not generated at each start; a
-    tool or result model the file lacks gets them generated the SDK's way.
+    ``tool_schemas.json`` (:mod:`.schemas`), not generated at each start, when
+    its entry was generated from this very code (same fingerprint); else
+    (a new or changed tool) they are generated the SDK's way.
     Fault suite: bad input; ``tests/test_tool_arguments.py``.
     """
-    returned = _returned_model(fn)
-    output_schema = None if returned is None else cached_output(returned.__name__)
-    if output_schema is None:
+    hints = _type_hints(fn)
+    returned = _returned_model(hints)
+    digest = None if returned is None else fingerprint(fn, hints, returned, properties or ())
+    known = None if digest is None else cached(fn.__name__, digest)
+    if known is None:
         tool = Tool.from_function(fn, annotations=annotations)
         output_model, wrap_output = tool.fn_metadata.output_model, tool.fn_metadata.wrap_output
         output_schema = tool.fn_metadata.output_schema
-    else:  # the schema is known: the SDK need not derive it
+    else:  # the schemas are known: the SDK need not derive the output schema
         tool = Tool.from_function(fn, annotations=annotations, structured_output=False)
-        output_model, wrap_output = returned, False
+        output_model, wrap_output, output_schema = returned, False, known[1]
     base = tool.fn_metadata.arg_model
     config = ConfigDict(**{**base.model_config, "extra": "forbid", "strict": True})
     strict = type(base.__name__, (base,), {"model_config": config})
@@ -185,21 +190,28 @@ def strict_tool(
         output_model=output_model,
         wrap_output=wrap_output,
         text=text,
+        fingerprint=digest,
     )
-    schema = cached_input(tool.name)
-    if schema is None:
+    if known is None:
         schema = {**strict.model_json_schema(by_alias=True), "additionalProperties": False}
+    else:
+        schema = known[0]
     if properties:
         schema = {**schema, "properties": {**schema.get("properties", {}), **properties}}
     return tool.model_copy(update={"fn_metadata": metadata, "parameters": schema})
 
 
-def _returned_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
-    """The pydantic model ``fn`` is annotated to return, or None (anything else)."""
+def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``fn``'s resolved annotations with their metadata; {} if only the SDK resolves them."""
     try:
-        returned = get_type_hints(fn).get("return")
-    except Exception:  # an annotation only the SDK can resolve: let it
-        return None
+        return get_type_hints(fn, include_extras=True)
+    except Exception:  # e.g. a name the SDK resolves its own way: let it
+        return {}
+
+
+def _returned_model(hints: dict[str, Any]) -> type[BaseModel] | None:
+    """The pydantic model the tool is annotated to return, or None (anything else)."""
+    returned = hints.get("return")
     if isinstance(returned, type) and issubclass(returned, BaseModel):
         return returned
     return None
