@@ -42,7 +42,7 @@ def test_the_private_attribute_and_its_signature_are_still_there() -> None:
 
 @pytest.mark.anyio
 async def test_the_transport_still_hands_over_a_bad_line_as_an_exception() -> None:
-    """What the pump relies on: a line the SDK's stdio transport cannot read
+    """What AnsweringStream relies on: a line the SDK's stdio transport cannot read
     arrives on the read stream as an exception, the next good line as a message."""
     lines = (
         "this is not json\n"

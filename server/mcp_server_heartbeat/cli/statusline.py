@@ -24,27 +24,25 @@ helps nobody.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
 import socket
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from ..domain.clock import format_duration, parse_utc
 from ..domain.liveness import Thresholds
-from ..host.config import resolve_config
+from ..host.config import Flags, resolve_config
 from ..host.identity import observer_here
 from ..host.probe import ProcessProbe, probe_process
 from ..session import readers
 from ..store import open_light_reader
 from . import EXIT_OK
-from .args import flags_of
 
 MAX_STDIN_BYTES = 1024 * 1024
 
@@ -60,7 +58,7 @@ def read_input(stream: TextIO) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
+def run(args: object, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
     """Print one line for the session named on stdin (or ``--session-id``). Exit 0."""
     stream = out or sys.stdout
     data = read_input(stdin or sys.stdin)
@@ -73,7 +71,23 @@ def run(args: argparse.Namespace, stdin: TextIO | None = None, out: TextIO | Non
     return EXIT_OK
 
 
-def render(args: argparse.Namespace, data: Mapping[str, Any], env: Mapping[str, str]) -> str:
+def main() -> int:
+    """``mcp-server-heartbeat statusline`` without flags: the entry point calls this
+    directly, skipping the argument parser (argparse and logging stay unimported)."""
+    return run(_NoFlags())
+
+
+class _NoFlags:
+    """Parsed arguments with no flag given."""
+
+
+def _flags(args: object) -> Flags:
+    """The configuration flags given: ``args`` is the parser's namespace (a flag not
+    given is absent or None) or :class:`_NoFlags`."""
+    return Flags(**{f.name: getattr(args, f.name, None) for f in fields(Flags)})
+
+
+def render(args: object, data: Mapping[str, Any], env: Mapping[str, str]) -> str:
     """The line for ``data`` (Claude Code's status-line JSON).
 
     The project root is ``--root``, else ``CLAUDE_PROJECT_DIR``, else the
@@ -84,7 +98,7 @@ def render(args: argparse.Namespace, data: Mapping[str, Any], env: Mapping[str, 
     """
     raw_workspace = data.get("workspace")
     workspace: Mapping[str, Any] = raw_workspace if isinstance(raw_workspace, dict) else {}
-    flags = flags_of(args)
+    flags = _flags(args)
     project_dir = workspace.get("project_dir") or data.get("cwd")
     if not flags.root and not env.get("CLAUDE_PROJECT_DIR") and isinstance(project_dir, str):
         flags = replace(flags, root=project_dir or None)

@@ -54,8 +54,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..domain.errors import ConfigError, InvalidInputError
 from ..domain.liveness import Thresholds
 from ..domain.store_url import POSTGRES_SCHEMES, is_postgres_url, redact_url
@@ -444,6 +442,8 @@ def _read_directives(root: Path) -> dict[str, Any]:
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc})") from exc
+    import yaml  # only when the file exists: the status line and hooks rarely need it
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

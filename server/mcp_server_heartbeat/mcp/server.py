@@ -54,6 +54,7 @@ from ..session.service import SessionService
 from ..session.wait_loop import wait_for_plan as wait_loop
 from .consent import claim_with_consent, declared_elicitation
 from .middleware import without_prompts
+from .replies import sessions_text
 from .resources import NotFoundError, plan_json, session_json, sessions_json
 from .strict import HeartbeatServer, resource_not_found, strict_tool
 
@@ -236,6 +237,7 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
 
     # This project's tag vocabulary goes into the advertised schema.
     heartbeat.__annotations__["tags"] = Annotated[Any, WithJsonSchema(tags_json_schema)]
+    tags_property = {"tags": tags_json_schema}  # decided at start, not from the file
 
     async def claim_plan(
         ctx: Context,
@@ -419,7 +421,11 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
         )
 
     return [
-        strict_tool(heartbeat, annotations=_annotations("Heartbeat", read_only=False)),
+        strict_tool(
+            heartbeat,
+            annotations=_annotations("Heartbeat", read_only=False),
+            properties=tags_property,
+        ),
         strict_tool(
             claim_plan, annotations=_annotations("Claim a plan", read_only=False, destructive=True)
         ),
@@ -427,7 +433,11 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
             wait_for_plan,
             annotations=_annotations("Wait for a plan", read_only=False, destructive=True),
         ),
-        strict_tool(list_sessions, annotations=_annotations("List sessions", read_only=True)),
+        strict_tool(
+            list_sessions,
+            annotations=_annotations("List sessions", read_only=True),
+            text=sessions_text,
+        ),
         strict_tool(
             release, annotations=_annotations("Release a plan", read_only=False, destructive=True)
         ),

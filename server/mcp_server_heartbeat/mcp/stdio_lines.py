@@ -10,7 +10,7 @@ serving goes on.
 Why this cannot be done publicly (``mcp`` 2.3): a malformed line never becomes
 a request, so middleware never sees it; ``MCPServer.run_stdio_async`` opens the
 transport itself and offers no hook between the transport and the server. So
-the streams are pumped here and the server is run over them the way
+the server reads the transport through :class:`AnsweringStream` and is run the way
 ``run_stdio_async`` does it, through the private attribute
 ``MCPServer._lowlevel_server`` and its ``run(read_stream, write_stream,
 initialization_options)`` and ``create_initialization_options()``.
@@ -48,20 +48,57 @@ async def serve_stdio(app: MCPServer[Any]) -> None:
     """
     lowlevel = app._lowlevel_server  # what MCPServer.run_stdio_async drives
     async with stdio_server() as (read_stream, write_stream):
-        send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+        messages = AnsweringStream(read_stream, write_stream)
+        await lowlevel.run(messages, write_stream, lowlevel.create_initialization_options())
 
-        async def pump() -> None:
-            async with send:
-                async for item in read_stream:
-                    if isinstance(item, Exception):
-                        await write_stream.send(SessionMessage(protocol_error(item)))
-                    else:
-                        await send.send(item)
 
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(pump)
-            await lowlevel.run(receive, write_stream, lowlevel.create_initialization_options())
-            tasks.cancel_scope.cancel()
+class AnsweringStream:
+    """The transport's read stream with each malformed line answered on the way.
+
+    What the server reads: only messages. An exception the transport puts on
+    the stream for a line it could not read is answered at once with
+    :func:`protocol_error` on ``replies`` and skipped. It is read in the
+    server's own receive call, so a message costs no extra task or channel
+    hop. Satisfies the SDK's read-stream protocol (``receive``, ``aclose``,
+    async iteration, async context manager).
+    """
+
+    def __init__(self, lines: Any, replies: Any) -> None:
+        """``lines``: the transport's read stream (messages and exceptions);
+        ``replies``: its write stream."""
+        self._lines = lines
+        self._replies = replies
+
+    @property
+    def last_context(self) -> Any:
+        """The sender's context of the last message, as the transport's stream gives it."""
+        return getattr(self._lines, "last_context", None)
+
+    async def receive(self) -> SessionMessage:
+        """The next message; raises ``anyio.EndOfStream`` when stdin closed."""
+        while True:
+            item = await self._lines.receive()
+            if not isinstance(item, Exception):
+                return item
+            await self._replies.send(SessionMessage(protocol_error(item)))
+
+    async def aclose(self) -> None:
+        await self._lines.aclose()
+
+    def __aiter__(self) -> AnsweringStream:
+        return self
+
+    async def __anext__(self) -> SessionMessage:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> AnsweringStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 def protocol_error(exc: Exception) -> JSONRPCError:
@@ -81,4 +118,4 @@ def protocol_error(exc: Exception) -> JSONRPCError:
     return JSONRPCError(jsonrpc="2.0", id=None, error=error)
 
 
-__all__ = ["PRIVATE_SDK_USE", "protocol_error", "serve_stdio"]
+__all__ = ["PRIVATE_SDK_USE", "AnsweringStream", "protocol_error", "serve_stdio"]

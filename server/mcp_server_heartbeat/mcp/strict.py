@@ -11,6 +11,11 @@
 * A refused argument gets a message written for the agent (argument, value
   given, rule, what is accepted), not pydantic's report
   (:meth:`HeartbeatServer.call_tool`).
+* A result is built once (:meth:`VerbatimMetadata.convert_result`): the
+  returned model (validated when the service built it) is dumped once for
+  ``structuredContent``, and the text block is compact JSON of the same data,
+  or the tool's own text (``list_sessions``: :func:`.replies.sessions_text`),
+  instead of the SDK's indented JSON and a second validation.
 * An unknown resource answers ``-32002`` (resource not found)
   (:meth:`HeartbeatServer.read_resource`).
 
@@ -23,9 +28,10 @@ live), the SDK's exceptions. The capability and prompt rules are middleware
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any, get_type_hints
 
+import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import (
     ResourceNotFoundError,
@@ -35,10 +41,11 @@ from mcp.server.mcpserver.exceptions import (
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
 from mcp.shared.exceptions import MCPError
-from mcp.types import ToolAnnotations
-from pydantic import ConfigDict, ValidationError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from ..domain.validation import describe_arguments_error
+from .schemas import cached, fingerprint
 
 RESOURCE_NOT_FOUND = -32002
 """MCP's "resource not found" error code (spec 2024-11-05 to 2025-11-25, the
@@ -95,7 +102,7 @@ def resource_not_found(message: str, uri: str) -> MCPError:
 
 
 class VerbatimMetadata(FuncMetadata):
-    """The SDK's argument metadata without its JSON pre-parsing.
+    """The SDK's argument metadata without its JSON pre-parsing, building each result once.
 
     The SDK decodes a string argument that holds JSON when the parameter is
     not a plain ``str`` (``"null"`` becomes ``None``, ``'{"kind": ...}'`` an
@@ -103,35 +110,111 @@ class VerbatimMetadata(FuncMetadata):
     check. Arguments are validated as sent.
     """
 
+    text: Annotated[Callable[[Any], str] | None, WithJsonSchema(None)] = Field(
+        default=None, exclude=True
+    )
+    """Renders the result model as the text block (None: compact JSON)."""
+    fingerprint: Annotated[str | None, WithJsonSchema(None)] = Field(default=None, exclude=True)
+    """What the tool's schemas were derived from (:func:`.schemas.fingerprint`)."""
+
     def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
         return data
 
+    def convert_result(self, result: Any) -> Any:
+        """The tool's result: ``structuredContent`` and one text block, each built once.
 
-def strict_tool(fn: Callable[..., Any], *, annotations: ToolAnnotations | None = None) -> Tool:
+        A result of exactly the tool's output model was validated when it was
+        built (the SDK would only check its type again: pydantic does not
+        revalidate an instance), so it is dumped once in JSON mode (dates by
+        pydantic's serialiser) for ``structuredContent``; the text block is
+        that data as compact JSON (``separators`` without spaces, no
+        indentation), or the tool's own text. Anything else (an error, a
+        subclass, a hand-built result) goes the SDK's way.
+        """
+        if self.output_model is None or type(result) is not self.output_model:
+            return super().convert_result(result)
+        assert isinstance(result, BaseModel)
+        structured = result.model_dump(mode="json", by_alias=True)
+        if self.text is not None:
+            text = self.text(result)
+        else:
+            text = pydantic_core.to_json(structured).decode()
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structured_content=structured
+        )
+
+
+def strict_tool(
+    fn: Callable[..., Any],
+    *,
+    annotations: ToolAnnotations | None = None,
+    text: Callable[[Any], str] | None = None,
+    properties: Mapping[str, dict[str, Any]] | None = None,
+) -> Tool:
     """``fn`` as an SDK tool whose arguments are validated strictly and as sent.
 
     The SDK's ``Tool.from_function`` builds the tool; its argument model is
     then replaced by a subclass with ``extra="forbid"`` (an unknown argument is
     refused, not dropped) and ``strict=True`` (no type coercion), without the
-    SDK's JSON pre-parsing, and its input schema is regenerated from that model
-    with ``additionalProperties: false``. Patterns and length limits come from
+    SDK's JSON pre-parsing, and its input schema is that model's, with
+    ``additionalProperties: false``. Patterns and length limits come from
     the argument types (``domain.ids``, ``domain.models.*Arg``), so schema and
     validation are one source. Register the result with ``MCPServer(tools=...)``.
+    ``text`` renders the result model as the text block a model reads
+    (default: compact JSON of ``structuredContent``). ``properties`` replaces
+    input-schema properties decided at start (a project's tag vocabulary).
+
+    The input and output schemas are read from the committed
+    ``tool_schemas.json`` (:mod:`.schemas`), not generated at each start, when
+    its entry was generated from this very code (same fingerprint); else
+    (a new or changed tool) they are generated the SDK's way.
     Fault suite: bad input; ``tests/test_tool_arguments.py``.
     """
-    tool = Tool.from_function(fn, annotations=annotations)
-    old = tool.fn_metadata
-    base = old.arg_model
+    hints = _type_hints(fn)
+    returned = _returned_model(hints)
+    digest = None if returned is None else fingerprint(fn, hints, returned, properties or ())
+    known = None if digest is None else cached(fn.__name__, digest)
+    if known is None:
+        tool = Tool.from_function(fn, annotations=annotations)
+        output_model, wrap_output = tool.fn_metadata.output_model, tool.fn_metadata.wrap_output
+        output_schema = tool.fn_metadata.output_schema
+    else:  # the schemas are known: the SDK need not derive the output schema
+        tool = Tool.from_function(fn, annotations=annotations, structured_output=False)
+        output_model, wrap_output, output_schema = returned, False, known[1]
+    base = tool.fn_metadata.arg_model
     config = ConfigDict(**{**base.model_config, "extra": "forbid", "strict": True})
     strict = type(base.__name__, (base,), {"model_config": config})
     metadata = VerbatimMetadata(
         arg_model=strict,
-        output_schema=old.output_schema,
-        output_model=old.output_model,
-        wrap_output=old.wrap_output,
+        output_schema=output_schema,
+        output_model=output_model,
+        wrap_output=wrap_output,
+        text=text,
+        fingerprint=digest,
     )
-    schema = {**strict.model_json_schema(by_alias=True), "additionalProperties": False}
+    if known is None:
+        schema = {**strict.model_json_schema(by_alias=True), "additionalProperties": False}
+    else:
+        schema = known[0]
+    if properties:
+        schema = {**schema, "properties": {**schema.get("properties", {}), **properties}}
     return tool.model_copy(update={"fn_metadata": metadata, "parameters": schema})
+
+
+def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """``fn``'s resolved annotations with their metadata; {} if only the SDK resolves them."""
+    try:
+        return get_type_hints(fn, include_extras=True)
+    except Exception:  # e.g. a name the SDK resolves its own way: let it
+        return {}
+
+
+def _returned_model(hints: dict[str, Any]) -> type[BaseModel] | None:
+    """The pydantic model the tool is annotated to return, or None (anything else)."""
+    returned = hints.get("return")
+    if isinstance(returned, type) and issubclass(returned, BaseModel):
+        return returned
+    return None
 
 
 __all__ = [
