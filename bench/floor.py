@@ -454,6 +454,10 @@ def run(sizes: Sizes, today: float, work: Path) -> tuple[list[Row], list[str]]:
             violations.append(f"{name}: {exc}")
             log(f"{name}: INVARIANT VIOLATED: {exc}")
             continue
+        except (KeyError, TypeError) as exc:  # a reply without the documented shape
+            violations.append(f"{name}: reply not in the documented shape: {exc!r}")
+            log(f"{name}: INVARIANT VIOLATED: reply shape {exc!r}")
+            continue
         for row in made if isinstance(made, list) else [made]:
             rows.append(row)
             violations += [f"{row.figure}: {v}" for v in row.violations]
