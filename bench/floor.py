@@ -20,10 +20,12 @@ stderr; the table (or markdown, or JSON) to stdout.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -480,6 +482,14 @@ def _linear(rows: list[Row], sizes: Sizes) -> None:
     lists[1].met = bool(lists[1].met) and growth <= LINEAR_SLACK
 
 
+def project(work: Path) -> None:
+    """Make ``work`` what a user's project is: a git repository with one commit
+    (the server asks git for the branch and worktree at start)."""
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
+    for args in (["init", "-q"], ["commit", "-q", "--allow-empty", "-m", "bench"]):
+        subprocess.run([*git, *args], cwd=work, check=True, stdin=subprocess.DEVNULL)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, help="repeats per row (default 5; --quick: 2)")
@@ -500,12 +510,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats is not None:
         if args.repeats < 1:
             parser.error("--repeats must be at least 1")
-        sizes = Sizes(args.repeats, *list(sizes.__dict__.values())[1:])
+        sizes = dataclasses.replace(sizes, repeats=args.repeats)
     if not os.access(CONSOLE_SCRIPT, os.X_OK):
         parser.error(f"{CONSOLE_SCRIPT} not found: install the package (pip install -e .)")
     work = Path(tempfile.mkdtemp(prefix="bench-floor-"))
     began = time.monotonic()
+    load_before = os.getloadavg()[0]
     try:
+        project(work)
         rows, violations = run(sizes, args.today_granted, work)
     finally:
         if args.keep:
@@ -516,7 +528,8 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"bench/floor.py{' --quick' if args.quick else ''}: {sizes.repeats} repeats, "
         f"{os.cpu_count()} cores, python {platform.python_version()}, "
-        f"mcp {_version('mcp')}, {elapsed:.0f} s"
+        f"mcp {_version('mcp')}, {elapsed:.0f} s, load average "
+        f"{load_before:.1f} before / {os.getloadavg()[0]:.1f} after"
     )
     if args.json:
         doc = {
@@ -526,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": [row.as_json() for row in rows],
             "violations": violations,
             "ok": not violations,
+            "markdown": markdown(rows, header),
         }
         print(json.dumps(doc, indent=2, ensure_ascii=False))
     elif args.markdown:
