@@ -340,26 +340,46 @@ def status(work: Path, sizes: Sizes) -> Row:
     return whole_process(work, sizes, row, (argv, b""), (floor, b""), check)
 
 
-def contended(work: Path, sizes: Sizes, today: float) -> Row:
-    row = Row(
-        f"contended claims, {sizes.racers} processes, 1 plan",
-        f"≥ {2 * today:.0f} granted/s (2 {TIMES} {today:g}), 0 violations",
-        unit="granted/s",
-    )
+def contended(work: Path, sizes: Sizes, today: float, baseline: str | None) -> Row:
+    """Granted claims/s of ``sizes.racers`` servers racing for one plan. With
+    ``baseline`` (another installation's console script, e.g. main's) the same
+    race runs with its servers too, interleaved repeat by repeat, as the floor
+    column: the target is then 2 x that figure; else 2 x ``today``."""
+    row = Row(f"contended claims, {sizes.racers} processes, 1 plan", "", unit="granted/s")
+    if baseline:
+        row.target = f"≥ 2 {TIMES} today, 0 violations"
+        row.floor_label = "today (`--baseline`)"
+    else:
+        row.target = f"≥ {2 * today:.0f} granted/s (2 {TIMES} {today:g}), 0 violations"
     servers = start_racers(work / "race", sizes.racers)
+    today_servers = start_racers(work / "race-today", sizes.racers, baseline) if baseline else []
     try:
         for repeat in range(sizes.repeats):
-            result = race(work / "race", servers, f"contended-{repeat}", sizes.race_attempts)
-            row.product.append(result["granted_per_s"])
-            row.violations += result["violations"]
-            row.note = (
-                f"{sizes.racers} {TIMES} {sizes.race_attempts} attempts per repeat; last: "
-                f"{result['grants']} granted, final token {result['final_token']}"
-            )
+            runs = [
+                (row.product, servers, work / "race"),
+                (row.floor, today_servers, work / "race-today"),
+            ]
+            if repeat % 2:
+                runs.reverse()
+            for figures, racers, where in runs:
+                if not racers:
+                    continue
+                result = race(where, racers, f"contended-{repeat}", sizes.race_attempts)
+                figures.append(result["granted_per_s"])
+                row.violations += result["violations"]
+                if racers is servers:
+                    row.note = (
+                        f"{sizes.racers} {TIMES} {sizes.race_attempts} attempts per repeat; "
+                        f"last: {result['grants']} granted, final token {result['final_token']}"
+                    )
     finally:
         row.violations += stop_racers(servers)
+        row.violations += stop_racers(today_servers)
     median = spread(row.product)["median"]
-    row.met = median >= 2 * today and not row.violations
+    if baseline:
+        row.met = row.ratio is not None and row.ratio >= 2 and not row.violations
+    else:
+        row.met = median >= 2 * today and not row.violations
     return row
 
 
@@ -428,7 +448,9 @@ def text(rows: list[Row], header: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def run(sizes: Sizes, today: float, work: Path) -> tuple[list[Row], list[str]]:
+def run(
+    sizes: Sizes, today: float, work: Path, baseline: str | None = None
+) -> tuple[list[Row], list[str]]:
     """Every row; returns them with every invariant violation found."""
     rows: list[Row] = []
     violations: list[str] = []
@@ -445,7 +467,7 @@ def run(sizes: Sizes, today: float, work: Path) -> tuple[list[Row], list[str]]:
         (f"list_sessions {large[0]}", lambda: list_sessions(work, sizes, *large)),
         ("statusline", lambda: statusline(work, sizes)),
         ("status", lambda: status(work, sizes)),
-        ("contended claims", lambda: contended(work, sizes, today)),
+        ("contended claims", lambda: contended(work, sizes, today, baseline)),
     ]
     for name, step in steps:
         log(f"{name} ...")
@@ -504,6 +526,12 @@ def main(argv: list[str] | None = None) -> int:
         help="contended granted/s that the 2x target is measured against "
         f"(default {TODAY_GRANTED_PER_S:g})",
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="CONSOLE_SCRIPT",
+        help="another installation's mcp-server-heartbeat (e.g. main's): the contended "
+        "race runs with it too, interleaved, and the target is 2x its figure",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
@@ -511,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.repeats < 1:
             parser.error("--repeats must be at least 1")
         sizes = dataclasses.replace(sizes, repeats=args.repeats)
+    if args.baseline and not os.access(args.baseline, os.X_OK):
+        parser.error(f"--baseline {args.baseline}: not an executable")
     if not os.access(CONSOLE_SCRIPT, os.X_OK):
         parser.error(f"{CONSOLE_SCRIPT} not found: install the package (pip install -e .)")
     work = Path(tempfile.mkdtemp(prefix="bench-floor-"))
@@ -518,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     try:
         project(work)
-        rows, violations = run(sizes, args.today_granted, work)
+        rows, violations = run(sizes, args.today_granted, work, args.baseline)
     finally:
         if args.keep:
             log(f"kept {work}")

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from floor_support import InvariantError, Rpc, product_argv
+from floor_support import CONSOLE_SCRIPT, InvariantError, Rpc, product_argv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -83,13 +83,15 @@ def _racer(
         start.abort()
 
 
-def start_racers(work: Path, racers: int) -> list[Rpc]:
-    """``racers`` initialized servers on the heartbeat directory ``work/sessions``
-    (started together; initialized one after the other)."""
+def start_racers(work: Path, racers: int, console: str = CONSOLE_SCRIPT) -> list[Rpc]:
+    """``racers`` initialized servers (the console script ``console``) on the
+    heartbeat directory ``work/sessions`` (started together; initialized one
+    after the other)."""
     directory = work / "sessions"
     work.mkdir(parents=True, exist_ok=True)
     servers = [
-        Rpc(product_argv(directory, f"racer-{i}"), work, f"racer-{i}") for i in range(racers)
+        Rpc(product_argv(directory, f"racer-{i}", console), work, f"racer-{i}")
+        for i in range(racers)
     ]
     try:
         for server in servers:

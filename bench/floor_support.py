@@ -49,9 +49,10 @@ def clean_env(root: Path) -> dict[str, str]:
     return env
 
 
-def product_argv(directory: Path, session_id: str) -> list[str]:
-    """The installed console script serving ``directory`` as ``session_id``."""
-    return [CONSOLE_SCRIPT, "--dir", str(directory), "--session-id", session_id]
+def product_argv(directory: Path, session_id: str, console: str = CONSOLE_SCRIPT) -> list[str]:
+    """The installed console script (or ``console``, another installation's)
+    serving ``directory`` as ``session_id``."""
+    return [console, "--dir", str(directory), "--session-id", session_id]
 
 
 def floor_argv() -> list[str]:

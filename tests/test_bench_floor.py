@@ -141,8 +141,8 @@ def test_main_exits_1_on_a_violation_and_0_without(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     row = floor.Row("figure", "≤ 3", product=[2.0], floor=[1.0])
-    monkeypatch.setattr(floor, "run", lambda sizes, today, work: ([row], []))
+    monkeypatch.setattr(floor, "run", lambda sizes, today, work, baseline: ([row], []))
     assert floor.main(["--quick", "--markdown"]) == 0
     assert "| figure | 2.00 ms (2.00" in capsys.readouterr().out
-    monkeypatch.setattr(floor, "run", lambda sizes, today, work: ([row], ["two holders"]))
+    monkeypatch.setattr(floor, "run", lambda sizes, today, work, baseline: ([row], ["two holders"]))
     assert floor.main(["--quick", "--json"]) == 1
