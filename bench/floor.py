@@ -357,6 +357,7 @@ def contended(work: Path, sizes: Sizes, today: float | None, baseline: str | Non
         row.target = f"≥ 2 {TIMES} today (judged with `--baseline`), 0 violations"
     servers = start_racers(work / "race", sizes.racers)
     today_servers = start_racers(work / "race-today", sizes.racers, baseline) if baseline else []
+    grants = attempts = 0
     try:
         for repeat in range(sizes.repeats):
             runs = [
@@ -372,9 +373,13 @@ def contended(work: Path, sizes: Sizes, today: float | None, baseline: str | Non
                 figures.append(result["granted_per_s"])
                 row.violations += result["violations"]
                 if racers is servers:
+                    grants += result["grants"]
+                    attempts += result["attempts"]
                     row.note = (
                         f"{sizes.racers} {TIMES} {sizes.race_attempts} attempts per repeat; "
-                        f"last: {result['grants']} granted, final token {result['final_token']}"
+                        f"{grants:,} granted of {attempts:,} attempts in all, "
+                        f"{len(row.violations)} violations; last repeat's final token "
+                        f"{result['final_token']} (= its grants + 1)"
                     )
     finally:
         row.violations += stop_racers(servers)
