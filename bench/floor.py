@@ -447,7 +447,7 @@ def text(rows: list[Row], header: str) -> str:
                 _cell(row.product, row.unit),
                 _cell(row.floor, row.unit) if row.floor else "-",
                 ratio,
-                row.target,
+                row.target.replace("`", ""),
                 _met(row).strip("*"),
             )
         )
