@@ -34,9 +34,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -55,8 +54,7 @@ from floor_support import (
     spread,
     timed_process,
 )
-
-TIMES, DASH = "\u00d7", "\u2013"  # the table's typography, kept out of the source
+from floor_table import TIMES, Row, markdown, text
 
 LINEAR_SLACK = 1.25
 """``list_sessions`` is "linear" when its cost per session at the large size is
@@ -80,45 +78,7 @@ class Sizes:
 
 
 FULL = Sizes(5, 3, 100, 2, 1_000, 10_000, 100, 1_000, 8, 200)
-QUICK = Sizes(2, 1, 15, 1, 100, 1_000, 100, 200, 4, 25)
-
-
-@dataclass
-class Row:
-    """One line of the table: samples in ms (per repeat), target and verdict."""
-
-    figure: str
-    target: str
-    product: list[float] = field(default_factory=list)
-    floor: list[float] = field(default_factory=list)
-    floor_label: str = ""
-    unit: str = "ms"
-    met: bool | None = None
-    note: str = ""
-    violations: list[str] = field(default_factory=list)
-
-    @property
-    def ratio(self) -> float | None:
-        if not self.product or not self.floor:
-            return None
-        floor = spread(self.floor)["median"]
-        return spread(self.product)["median"] / floor if floor > 0 else None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "figure": self.figure,
-            "unit": self.unit,
-            "product": spread(self.product) if self.product else None,
-            "floor": spread(self.floor) if self.floor else None,
-            "floor_label": self.floor_label,
-            "ratio": self.ratio,
-            "target": self.target,
-            "met": self.met,
-            "note": self.note,
-            "violations": self.violations,
-            "product_samples": self.product,
-            "floor_samples": self.floor,
-        }
+QUICK = Sizes(1, 1, 15, 1, 100, 1_000, 100, 200, 4, 25)
 
 
 def log(message: str) -> None:
@@ -394,71 +354,6 @@ def contended(work: Path, sizes: Sizes, today: float | None, baseline: str | Non
     return row
 
 
-# -- output ------------------------------------------------------------------------------
-
-
-def _fmt(value: float) -> str:
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def _cell(samples: list[float], unit: str) -> str:
-    if not samples:
-        return "—"
-    s = spread(samples)
-    return f"{_fmt(s['median'])} {unit} ({_fmt(s['min'])}{DASH}{_fmt(s['max'])})"
-
-
-def _met(row: Row) -> str:
-    if row.violations:
-        return "**violation**"
-    return {True: "yes", False: "no", None: "—"}[row.met]
-
-
-def markdown(rows: list[Row], header: str) -> str:
-    lines = [
-        header,
-        "",
-        f"| figure | product: median (min{DASH}max) | floor: median (min{DASH}max) "
-        "| ratio | target | met |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        floor = f"{row.floor_label}: {_cell(row.floor, row.unit)}" if row.floor else "—"
-        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "—"
-        lines.append(
-            f"| {row.figure} | {_cell(row.product, row.unit)} | {floor} | {ratio} "
-            f"| {row.target} | {_met(row)} |"
-        )
-    notes = [f"- {row.figure}: {row.note}" for row in rows if row.note]
-    return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
-
-
-def text(rows: list[Row], header: str) -> str:
-    table = [("figure", "product", "floor", "ratio", "target", "met")]
-    for row in rows:
-        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
-        table.append(
-            (
-                row.figure.replace("`", ""),
-                _cell(row.product, row.unit),
-                _cell(row.floor, row.unit) if row.floor else "-",
-                ratio,
-                row.target.replace("`", ""),
-                _met(row).strip("*"),
-            )
-        )
-    widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
-    out = [header]
-    for line in table:
-        out.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)))
-    out += [f"  {row.figure.replace('`', '')}: {row.note}" for row in rows if row.note]
-    return "\n".join(out) + "\n"
-
-
 def run(
     sizes: Sizes, today: float | None, work: Path, baseline: str | None = None
 ) -> tuple[list[Row], list[str]]:
@@ -525,7 +420,7 @@ def project(work: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, help="repeats per row (default 5; --quick: 2)")
+    parser.add_argument("--repeats", type=int, help="repeats per row (default 5; --quick: 1)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run (~30 s)")
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--markdown", action="store_true", help="the table as markdown")

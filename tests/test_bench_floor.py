@@ -1,7 +1,5 @@
-"""bench/floor.py judges invariants, never speed: its checks can fail.
-
-Fast checks of the parts that decide the exit code (a full ``--quick`` run
-takes longer than a unit test should; CI runs it, see README "Performance"):
+"""bench/floor.py judges invariants, never speed: its checks can fail, and its
+smoke run over the real product holds every invariant.
 
 - the contended race's wiring: racers driven against a fake server that
   grants every claim (a broken lock) produce violations; against a fake that
@@ -10,11 +8,15 @@ takes longer than a unit test should; CI runs it, see README "Performance"):
   accepted, a non-zero exit is not;
 - the records written in the documented format are read back by the raw
   floor and listed by a real server; ``main`` exits 1 when a row reports a
-  violation.
+  violation;
+- ``bench/floor.py --quick --json`` once (about 15 s): exit 0, every row
+  measured, no violation. Timings are never looked at.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -146,3 +148,23 @@ def test_main_exits_1_on_a_violation_and_0_without(
     assert "| figure | 2.00 ms (2.00" in capsys.readouterr().out
     monkeypatch.setattr(floor, "run", lambda sizes, today, work, baseline: ([row], ["two holders"]))
     assert floor.main(["--quick", "--json"]) == 1
+
+
+def test_quick_run_holds_every_invariant() -> None:
+    """The smoke run over the real product: exit 0, every row measured, no violation
+    (timings are not looked at)."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "floor.py"), "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["violations"] == []
+    assert len(report["rows"]) == 8
+    for row in report["rows"]:
+        assert row["product"] is not None, row["figure"]
+        assert row["violations"] == [], row
+    assert all(row["floor"] is not None for row in report["rows"][:7])
