@@ -95,3 +95,36 @@ def test_history_rule():
     only_lost = token_ends([events[4]])  # the takeover itself pruned: the loser's notice
     assert judge(ClaimRef("043", 2), at, 3, only_lost).status == "valid"
     assert judge(ClaimRef("043", 2), T0 + timedelta(minutes=40), 3, only_lost).refused
+
+
+def test_a_rebased_commit_keeps_its_author_time_and_its_verdict():
+    """The new holder rebases its predecessor's commits after a takeover: the
+    committer time moves past the takeover, the author time (when the work was
+    made) does not; both ``verify`` and ``pre-push`` judge by the author time."""
+    from mcp_server_heartbeat.cli.git_cmd import Commit, verify_commits
+    from mcp_server_heartbeat.store.memory import MemoryStore
+
+    store = MemoryStore()
+    with store.transaction() as tx:
+        tx.write_claim(ledger(fencing_token=3, holder="b"))
+        for item in (
+            event("claim_granted", 2, 20, session_id="a"),
+            event("claim_taken_over", 3, 30, session_id="b", previous_holder="a"),
+        ):
+            tx.append_event(item)
+    rebased = Commit(
+        sha="c0ffee" * 6 + "ab",
+        committed_at=T0 + timedelta(minutes=45),  # rebased after the takeover
+        authored_at=T0 + timedelta(minutes=25),  # made while token 2 was held
+        claims=["043#2"],
+    )
+    assert [v.judgment.status for v in verify_commits(store, [rebased])] == ["valid"]
+    by_committer = verify_commits(store, [rebased], by="committer")
+    assert [v.judgment.status for v in by_committer] == ["lost"]
+    late = Commit(
+        sha="deadbe" * 6 + "ef",
+        committed_at=T0 + timedelta(minutes=45),
+        authored_at=T0 + timedelta(minutes=40),  # made after token 2 was lost
+        claims=["043#2"],
+    )
+    assert [v.judgment.status for v in verify_commits(store, [late])] == ["lost"]

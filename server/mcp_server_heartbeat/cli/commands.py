@@ -204,8 +204,9 @@ def register_git(commands: Any) -> None:
     verify.add_argument(
         "--time",
         choices=["committer", "author"],
-        default="committer",
-        help="which commit time counts as when it was made (default: committer)",
+        default="author",
+        help="which commit time counts as when it was made "
+        "(default: author, which a rebase or cherry-pick keeps)",
     )
     verify.set_defaults(run=_lazy(".git_cmd", "run_verify"))
 

@@ -229,7 +229,17 @@ def _check_pushed(found: Committing, extra: list[str], cwd: Path) -> str | None:
     results: list[CommitVerdict] = []
     for rev in ranges:
         results.extend(verify_commits(found.store, read_commits(rev, cwd)))
-    refused = [result for result in results if result.judgment.refused]
+    # A hook refuses only a proven loss. A token this store does not know
+    # (``unknown``: e.g. a colleague's commit claimed in another clone's
+    # directory) is reported and let through; ``verify`` still refuses it.
+    unknown = [result for result in results if result.judgment.status == "unknown"]
+    for result in unknown:
+        print(
+            f"heartbeat pre-push: {result.commit[:12]} {result.claim}: {result.judgment.reason} "
+            "(not refused: this store cannot judge it)",
+            file=sys.stderr,
+        )
+    refused = [result for result in results if result.judgment.status == "lost"]
     if not refused:
         return None
     lines = [f"heartbeat: push refused: {len(refused)} commit(s) carry a lost {TRAILER_KEY}:"]
@@ -309,9 +319,7 @@ def read_commits(rev: list[str], cwd: Path) -> list[Commit]:
     return commits
 
 
-def verify_commits(
-    store: Store, commits: list[Commit], by: str = "committer"
-) -> list[CommitVerdict]:
+def verify_commits(store: Store, commits: list[Commit], by: str = "author") -> list[CommitVerdict]:
     """Judge every claim of ``commits`` against ``store`` (``by``: which of the
     commit's times is "when the commit was made": committer or author)."""
     plans: dict[str, tuple[int | None, dict[int, TokenEnd]]] = {}

@@ -418,10 +418,9 @@ def export_session(env: Mapping[str, str], report: StartReport) -> str | None:
     ``CLAUDE_ENV_FILE`` (when set), so commands the agent runs (``git commit``:
     the fenced-commit hooks) know their session: the live server's id when this
     conversation's server runs under another id (``/clear``), else the
-    conversation's. Returns the id exported, or None when the variable is unset.
-
-    Raises:
-        OSError: the file cannot be written (the hook reports it on stderr).
+    conversation's. Returns the id exported, or None when the variable is unset
+    or the file cannot be written (said on stderr: the start context is printed
+    all the same; the git hooks then find the session by its client process).
     """
     import shlex
 
@@ -432,8 +431,12 @@ def export_session(env: Mapping[str, str], report: StartReport) -> str | None:
         return None
     server = report.server_session
     session_id = server.session_id if server is not None else report.session_id
-    with open(target, "a", encoding="utf-8") as handle:
-        handle.write(f"export {SESSION_ENV}={shlex.quote(session_id)}\n")
+    try:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(f"export {SESSION_ENV}={shlex.quote(session_id)}\n")
+    except OSError as exc:
+        print(f"{PROG} session-start: could not write {ENV_FILE} ({exc})", file=sys.stderr)
+        return None
     return session_id
 
 

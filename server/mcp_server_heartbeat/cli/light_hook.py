@@ -183,6 +183,12 @@ def never_fail(event: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def disarm_watchdog() -> None:
+    """Stop :func:`never_fail`'s watchdog: what follows must run to its end (a
+    notice recorded as told is printed)."""
+    signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def print_context(hook_event_name: str, text: str) -> None:
     """Print the hook's JSON output: ``{"hookSpecificOutput": {"hookEventName":
     <event>, "additionalContext": <text>}}`` (the shape Claude Code reads for
@@ -197,6 +203,7 @@ __all__ = [
     "Payload",
     "config_of",
     "conversation_records",
+    "disarm_watchdog",
     "never_fail",
     "print_context",
     "read_payload",

@@ -50,6 +50,7 @@ from .light_hook import (
     Payload,
     config_of,
     conversation_records,
+    disarm_watchdog,
     never_fail,
     print_context,
     read_payload,
@@ -259,11 +260,14 @@ def run_hook(args: argparse.Namespace, event_name: str, command: str) -> int:
         if not pending:
             return 0
         reader = open_light_reader(config)
-        texts = [
-            notice(loss, now)
-            for loss, now in pending
-            if record_notice(config, loss, reader, command)
-        ]
+        texts = []
+        for loss, now in pending:
+            if record_notice(config, loss, reader, command):
+                # Recorded as told: from here it must be printed, so the watchdog
+                # may not end the hook any more (each further record is bounded
+                # by the lock timeout).
+                disarm_watchdog()
+                texts.append(notice(loss, now))
         if texts:
             print_context(event_name, "\n".join(texts))
     return 0

@@ -312,7 +312,7 @@ def _tools(tags_json_schema: dict[str, Any]) -> list[Tool]:
         progressToken; cancelling the request leaves the queue and never
         leaves you holding the plan.
         """
-        service = _service(ctx)
+        service = await anyio.to_thread.run_sync(_service, ctx)  # its mutex: not on the loop
 
         async def progress(waited: float, total: float, message: str) -> None:
             await ctx.report_progress(waited, total, message)

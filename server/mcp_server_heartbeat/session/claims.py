@@ -195,6 +195,9 @@ class ClaimOperations:
             "plan_id": plan_id,
             "fencing_token": token,
             "claimed_at": now,
+            # A loss recorded earlier is over once the session holds a new claim:
+            # readers (the git hooks, the status line) must not act on it any more.
+            "claim_lost": None,
             **self._beat(now),
             "last_call_at": now,
         }

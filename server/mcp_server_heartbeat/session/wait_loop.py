@@ -85,6 +85,7 @@ async def wait_for_plan(
     watch = await anyio.to_thread.run_sync(service.store.watch_claim, plan_id)
     leave = "remove"
     granted: ClaimResult | None = None
+    closed = False
     try:
         while True:
             try:
@@ -101,6 +102,13 @@ async def wait_for_plan(
                 leave = "none"
                 result = step.result()
                 granted = result if result.outcome in GRANTED else None
+                # Close the watch first, so that nothing awaits between the last
+                # look for a cancellation and the return: the SDK never answers a
+                # request its peer cancelled, so a cancel that raced the grant must
+                # be seen here (and the grant given back), not after.
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(watch.close)
+                closed = True
                 await anyio.lowlevel.checkpoint()  # a cancellation that raced the grant
                 return result.model_copy(update={"waited_s": waited})
             if monotonic() >= deadline:
@@ -128,7 +136,8 @@ async def wait_for_plan(
     finally:
         with anyio.CancelScope(shield=True):
             await _clean_up(service, plan_id, leave)
-            await anyio.to_thread.run_sync(watch.close)
+            if not closed:
+                await anyio.to_thread.run_sync(watch.close)
 
 
 async def _release_granted(service: SessionService, granted: ClaimResult) -> None:
