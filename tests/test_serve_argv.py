@@ -51,3 +51,43 @@ def test_a_bad_choice_is_refused_the_same_way(capsys):
         assert exc.value.code == 2
     first, second = capsys.readouterr().err.splitlines()
     assert first == second and "--scope" in first
+
+
+STATUSLINE_LINES = [
+    [],
+    ["--dir", "d"],
+    ["--root=/r", "--dir", "d", "--session-id", "s1", "--scope", "worktree"],
+    ["--interval", "5", "--stale-after=60", "--idle-after", "90", "--store", "x"],
+    ["--dir", "a", "--dir", "b"],  # the last one wins, as with the parser
+    ["--dir="],
+]
+
+
+@pytest.mark.parametrize("words", STATUSLINE_LINES)
+def test_statusline_flags_read_as_the_parser_reads_them(words):
+    from mcp_server_heartbeat.cli.statusline import _flags, given_flags
+
+    fast = given_flags(words)
+    assert fast is not None
+    parsed = build_parser().parse_args(["statusline", *words])
+    assert _flags(fast) == _flags(parsed)
+    assert getattr(fast, "session_id", None) == getattr(parsed, "session_id", None)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["--help"],
+        ["--di", "d"],  # an abbreviation
+        ["--dir"],
+        ["--dir", "--root", "r"],
+        ["--scope", "bad"],
+        ["--scope=bad"],
+        ["--log-level", "DEBUG"],  # a top-level flag, not the command's
+        ["extra"],
+    ],
+)
+def test_statusline_leaves_anything_else_to_the_parser(words):
+    from mcp_server_heartbeat.cli.statusline import given_flags
+
+    assert given_flags(words) is None

@@ -12,4 +12,19 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "PROG"]
+CONFIG_VALUE_FLAGS = (
+    "--root",
+    "--dir",
+    "--scope",
+    "--interval",
+    "--stale-after",
+    "--idle-after",
+    "--store",
+    "--session-id",
+)
+"""The shared configuration flags (``args.add_config_flags``), each taking a value."""
+
+SCOPES = ("repository", "worktree")
+"""The values ``--scope`` accepts."""
+
+__all__ = ["CONFIG_VALUE_FLAGS", "EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "PROG", "SCOPES"]

@@ -7,7 +7,7 @@ import argparse
 from typing import NoReturn
 
 from ..host.config import Flags
-from . import EXIT_USAGE
+from . import EXIT_USAGE, SCOPES
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,7 +36,7 @@ def add_config_flags(parser: argparse.ArgumentParser, sub_command: bool = False)
     flag(
         "--scope",
         default=default,
-        choices=["repository", "worktree"],
+        choices=list(SCOPES),
         help="one heartbeat directory per repository (default) or per worktree "
         "(env HEARTBEAT_SCOPE)",
     )

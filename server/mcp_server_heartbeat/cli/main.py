@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..domain.errors import HeartbeatError
-from . import EXIT_OK, EXIT_USAGE, PROG
+from . import CONFIG_VALUE_FLAGS, EXIT_OK, EXIT_USAGE, PROG
 from .args import Parser, add_config_flags, flags_of
 
 
@@ -43,19 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SERVE_VALUE_FLAGS = frozenset(
-    {
-        "--root",
-        "--dir",
-        "--scope",
-        "--interval",
-        "--stale-after",
-        "--idle-after",
-        "--store",
-        "--session-id",
-        "--log-level",
-    }
-)
+SERVE_VALUE_FLAGS = frozenset({*CONFIG_VALUE_FLAGS, "--log-level"})
 """The top-level flags that take a value: with only these, spelt in full, the
 command line is the server's (what an MCP client runs)."""
 

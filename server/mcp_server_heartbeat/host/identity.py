@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import os
 import socket
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,7 +34,6 @@ from pathlib import Path
 from ..domain.clock import BootClock, boottime_now
 from ..domain.liveness import Observer
 from ..domain.validation import validate_id
-from .git import git_branch
 from .probe import process_start_ticks, process_start_time
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
@@ -105,6 +103,10 @@ def detect_identity(
         InvalidInputError: the session id given by flag or environment is not a
             valid id (it becomes a file name).
     """
+    import uuid  # the server's start only: observers (status line, hooks) skip it
+
+    from .git import git_branch
+
     if session_id is not None:
         sid, source = validate_id(session_id, "--session-id"), "flag --session-id"
     elif env.get("CLAUDE_CODE_SESSION_ID"):

@@ -27,8 +27,8 @@ import errno
 import functools
 import os
 from datetime import UTC, datetime
-
-import psutil
+from types import ModuleType
+from typing import Any
 
 from ..domain.process import ProcessProbe, ProcessState
 
@@ -41,8 +41,24 @@ while PID reuse needs the PID space to wrap, which takes far longer.
 """
 
 
+def _psutil() -> ModuleType:
+    """psutil, imported on first use: the one-read probe of ``/proc`` does not
+    need it, and the status line and hooks start without it."""
+    import psutil
+
+    return psutil
+
+
+def __getattr__(name: str) -> Any:
+    """``probe.psutil`` (PEP 562), imported when first asked for."""
+    if name == "psutil":
+        return _psutil()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def process_start_time(pid: int) -> datetime | None:
     """Start time of process ``pid`` as aware UTC, or None if it cannot be read."""
+    psutil = _psutil()
     try:
         return datetime.fromtimestamp(psutil.Process(pid).create_time(), UTC)
     except (psutil.Error, OSError):
@@ -81,7 +97,7 @@ def boot_time() -> float:
     """The kernel's boot time (``btime``, UNIX seconds) as psutil reads it, read
     once per process. Used only to turn start ticks into a wall-clock start for
     records without ``pid_start_ticks`` (the 1 s-tolerance fallback)."""
-    return float(psutil.boot_time())
+    return float(_psutil().boot_time())
 
 
 @functools.cache
@@ -92,6 +108,7 @@ def _has_proc() -> bool:
 def _probe_psutil(pid: int, started_at: datetime | None) -> ProcessState:
     """The rule without ``/proc`` (no start ticks there): psutil's status and
     wall-clock start time."""
+    psutil = _psutil()
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
