@@ -105,19 +105,24 @@ def serve(args: argparse.Namespace) -> int:
 
     Job-control signals (Ctrl-Z) are ignored from the start (``jobcontrol``).
     """
+    from ..host.git import start_git_branch
     from ..host.jobcontrol import ignore_job_control
 
     ignore_job_control()
+    cwd = Path.cwd()
+    branch = start_git_branch(cwd)  # git runs while the modules below are imported
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format=f"{PROG}: %(levelname)s %(message)s"
     )
     from ..runtime import open_runtime
 
     try:
-        runtime = open_runtime(flags_of(args), os.environ, Path.cwd())
+        runtime = open_runtime(flags_of(args), os.environ, cwd, branch=branch)
     except HeartbeatError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        branch()  # answered already, or waited for: git is never left unreaped
     import anyio
 
     from ..mcp.server import build_app

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -95,9 +95,14 @@ class Identity:
 
 
 def detect_identity(
-    session_id: str | None, env: Mapping[str, str], cwd: Path, worktree: str | None = None
+    session_id: str | None,
+    env: Mapping[str, str],
+    cwd: Path,
+    worktree: str | None = None,
+    branch: Callable[[], str | None] | None = None,
 ) -> Identity:
-    """Read this session's identity (see module doc).
+    """Read this session's identity (see module doc). ``branch`` gives the branch
+    when git was already asked (``git.start_git_branch``); else git is run here.
 
     Raises:
         InvalidInputError: the session id given by flag or environment is not a
@@ -120,7 +125,7 @@ def detect_identity(
         session_id_source=source,
         entrypoint=env.get("CLAUDE_CODE_ENTRYPOINT") or None,
         agent_version=env.get("AI_AGENT") or None,
-        branch=git_branch(cwd),
+        branch=git_branch(cwd) if branch is None else branch(),
         cwd=str(cwd),
         host=socket.gethostname(),
         pid=pid,
