@@ -57,7 +57,14 @@ def __getattr__(name: str) -> Any:
 
 
 def process_start_time(pid: int) -> datetime | None:
-    """Start time of process ``pid`` as aware UTC, or None if it cannot be read."""
+    """Start time of process ``pid`` as aware UTC, or None if it cannot be read.
+
+    psutil's ``create_time``: boot time plus the start ticks of
+    ``/proc/<pid>/stat`` over the clock-tick rate; computed here from the one
+    read of that file where ``/proc`` exists, else asked of psutil."""
+    if _has_proc():
+        ticks = process_start_ticks(pid)
+        return None if ticks is None else _start_time(ticks)
     psutil = _psutil()
     try:
         return datetime.fromtimestamp(psutil.Process(pid).create_time(), UTC)
@@ -95,9 +102,24 @@ def process_start_ticks(pid: int) -> int | None:
 @functools.cache
 def boot_time() -> float:
     """The kernel's boot time (``btime``, UNIX seconds) as psutil reads it, read
-    once per process. Used only to turn start ticks into a wall-clock start for
-    records without ``pid_start_ticks`` (the 1 s-tolerance fallback)."""
+    once per process. Used to turn start ticks into a wall-clock start: this
+    process's ``pid_started_at``, and records without ``pid_start_ticks`` (the
+    1 s-tolerance fallback). Read from ``/proc/stat`` as psutil reads it there,
+    else asked of psutil."""
+    try:
+        with open("/proc/stat", "rb") as stat:
+            for line in stat:
+                if line.startswith(b"btime"):
+                    return float(line.strip().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
     return float(_psutil().boot_time())
+
+
+def _start_time(ticks: int) -> datetime:
+    """The wall-clock start of a process that started ``ticks`` clock ticks after
+    boot, as psutil's ``create_time`` gives it (aware UTC)."""
+    return datetime.fromtimestamp(ticks / _clock_ticks() + boot_time(), UTC)
 
 
 @functools.cache
