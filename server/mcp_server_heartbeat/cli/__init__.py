@@ -24,7 +24,4 @@ CONFIG_VALUE_FLAGS = (
 )
 """The shared configuration flags (``args.add_config_flags``), each taking a value."""
 
-SCOPES = ("repository", "worktree")
-"""The values ``--scope`` accepts."""
-
-__all__ = ["CONFIG_VALUE_FLAGS", "EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "PROG", "SCOPES"]
+__all__ = ["CONFIG_VALUE_FLAGS", "EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "PROG"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from ..host.config import Flags
-from . import EXIT_USAGE, SCOPES
+from ..host.config import SCOPES, Flags
+from . import EXIT_USAGE
 
 
 class Parser(argparse.ArgumentParser):

@@ -37,12 +37,12 @@ from typing import Any, TextIO
 
 from ..domain.clock import format_duration, parse_utc
 from ..domain.liveness import Thresholds
-from ..host.config import Flags, resolve_config
+from ..host.config import SCOPES, Flags, resolve_config
 from ..host.identity import observer_here
 from ..host.probe import ProcessProbe, probe_process
 from ..session import readers
 from ..store import open_light_reader
-from . import CONFIG_VALUE_FLAGS, EXIT_OK, SCOPES
+from . import CONFIG_VALUE_FLAGS, EXIT_OK
 
 MAX_STDIN_BYTES = 1024 * 1024
 
