@@ -67,7 +67,17 @@ def test_statusline_reads_yaml_only_when_the_directives_exist(tmp_path: Path) ->
     assert loaded == {"yaml"}
 
 
-@pytest.mark.parametrize("argv", [["statusline", "--dir", "elsewhere"], ["status"]])
+def test_statusline_with_configuration_flags_skips_the_parser_too(tmp_path: Path) -> None:
+    out, loaded = loaded_by(
+        ["statusline", "--dir", "elsewhere", "--root=" + str(tmp_path)],
+        tmp_path,
+        status_json(tmp_path),
+    )
+    assert out.startswith("♥ ")
+    assert loaded == set(), f"the status line loaded {sorted(loaded)}"
+
+
+@pytest.mark.parametrize("argv", [["statusline", "--di", "elsewhere"], ["status"]])
 def test_other_commands_still_parse_their_flags(tmp_path: Path, argv: list[str]) -> None:
     out, loaded = loaded_by(argv, tmp_path, status_json(tmp_path))
     assert "argparse" in loaded and "mcp" not in loaded

@@ -77,6 +77,13 @@ def test_the_wall_clock_fallback_reads_the_boot_time_once_per_process(
     reads = Counter[str]()
     real = probe.psutil.boot_time
     monkeypatch.setattr(probe.psutil, "boot_time", lambda: reads.update(["btime"]) or real())
+
+    def counting_open(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(path) == "/proc/stat":
+            reads.update(["btime"])
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(probe, "open", counting_open, raising=False)
     probe.boot_time.cache_clear()
     try:
         started = probe.process_start_time(os.getpid())
@@ -85,7 +92,7 @@ def test_the_wall_clock_fallback_reads_the_boot_time_once_per_process(
         assert probe.probe_process(os.getpid(), started - timedelta(hours=1)).dead
     finally:
         probe.boot_time.cache_clear()
-    assert reads["btime"] == 1  # four probes, one read of the boot time
+    assert reads["btime"] == 1  # a start time and four probes, one read of the boot time
 
 
 def record(sid: str, pid: int, ticks: int, ended: bool = False) -> SessionRecord:

@@ -31,6 +31,13 @@ def test_tools_from_the_file_equal_tools_generated_now(kinds):
         assert tool.output_schema == fresh[name].output_schema, name
         assert tool.fn_metadata.output_model is fresh[name].fn_metadata.output_model, name
         assert tool.fn_metadata.wrap_output == fresh[name].fn_metadata.wrap_output, name
+        # Built without Tool.from_function: every other field is what it sets.
+        fields = {"fn", "fn_metadata"}
+        assert tool.model_dump(exclude=fields) == fresh[name].model_dump(exclude=fields), name
+        assert tool.fn is fresh[name].fn or tool.fn.__name__ == fresh[name].fn.__name__
+        args = tool.fn_metadata.arg_model
+        assert args.model_json_schema() == fresh[name].fn_metadata.arg_model.model_json_schema()
+        assert args.model_config["extra"] == "forbid" and args.model_config["strict"], name
 
 
 def test_every_tool_is_in_the_file_and_current():

@@ -11,13 +11,16 @@ import sys
 def main() -> None:
     """Console script ``mcp-server-heartbeat``: run the CLI and exit with its code.
 
-    ``statusline`` without flags (run on every status-line refresh) goes straight
-    to its command, without the argument parser and the server's imports.
+    ``statusline`` with no flags or only configuration flags (run on every
+    status-line refresh) goes straight to its command, without the argument
+    parser and the server's imports.
     """
-    if sys.argv[1:] == ["statusline"]:
+    if sys.argv[1:2] == ["statusline"]:
+        from .cli.statusline import given_flags
         from .cli.statusline import main as statusline_main
 
-        sys.exit(statusline_main())
+        if given_flags(sys.argv[2:]) is not None:
+            sys.exit(statusline_main(sys.argv[2:]))
     from .cli.main import main as cli_main
 
     sys.exit(cli_main())

@@ -4,7 +4,7 @@ the CLI and the tests all use. No MCP here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,9 +60,11 @@ def open_runtime(
     cwd: Path,
     clock: Clock = utc_now,
     probe: ProcessProbe = probe_process,
+    branch: Callable[[], str | None] | None = None,
 ) -> Runtime:
     """Resolve the configuration, prepare the directory and write this session's
-    record (adopting one with the same id).
+    record (adopting one with the same id). ``branch`` gives the git branch of
+    ``cwd`` when it was asked already (``host.git.start_git_branch``).
 
     Raises:
         ConfigError: a bad setting (see ``config.resolve_config``).
@@ -77,7 +79,7 @@ def open_runtime(
         return Runtime(
             config=config, service=None, monitor=monitor, project=project, plan_hint=hint
         )
-    identity = detect_identity(flags.session_id, env, cwd, config.worktree.value)
+    identity = detect_identity(flags.session_id, env, cwd, config.worktree.value, branch)
     # The store's clock judges liveness; an injected clock (tests) is the store's too.
     store = open_store(config, clock=None if clock is utc_now else clock)
     warnings = store.prepare()

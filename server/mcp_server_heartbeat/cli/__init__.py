@@ -12,4 +12,16 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "PROG"]
+CONFIG_VALUE_FLAGS = (
+    "--root",
+    "--dir",
+    "--scope",
+    "--interval",
+    "--stale-after",
+    "--idle-after",
+    "--store",
+    "--session-id",
+)
+"""The shared configuration flags (``args.add_config_flags``), each taking a value."""
+
+__all__ = ["CONFIG_VALUE_FLAGS", "EXIT_ERROR", "EXIT_OK", "EXIT_USAGE", "PROG"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-from ..host.config import Flags
+from ..host.config import SCOPES, Flags
 from . import EXIT_USAGE
 
 
@@ -36,7 +36,7 @@ def add_config_flags(parser: argparse.ArgumentParser, sub_command: bool = False)
     flag(
         "--scope",
         default=default,
-        choices=["repository", "worktree"],
+        choices=list(SCOPES),
         help="one heartbeat directory per repository (default) or per worktree "
         "(env HEARTBEAT_SCOPE)",
     )

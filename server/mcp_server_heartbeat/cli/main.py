@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..domain.errors import HeartbeatError
-from . import EXIT_OK, EXIT_USAGE, PROG
+from . import CONFIG_VALUE_FLAGS, EXIT_OK, EXIT_USAGE, PROG
 from .args import Parser, add_config_flags, flags_of
 
 
@@ -29,19 +29,7 @@ class _VersionAction(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (sub-commands are added here as they come)."""
-    parser = Parser(
-        prog=PROG,
-        description="Stdio MCP server: session heartbeats and exclusive plan claims "
-        "in a project's heartbeat directory.",
-    )
-    add_config_flags(parser)
-    parser.add_argument(
-        "--log-level",
-        default=os.environ.get("HEARTBEAT_LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="stderr log level (env HEARTBEAT_LOG_LEVEL; default INFO)",
-    )
-    parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the version")
+    parser = _top_parser()
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve_parser = commands.add_parser("serve", help="serve MCP over stdio (the default)")
     add_config_flags(serve_parser, sub_command=True)
@@ -55,13 +43,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SERVE_VALUE_FLAGS = frozenset({*CONFIG_VALUE_FLAGS, "--log-level"})
+"""The top-level flags that take a value: with only these, spelt in full, the
+command line is the server's (what an MCP client runs)."""
+
+
+def serve_only(argv: Sequence[str]) -> bool:
+    """True when ``argv`` is only top-level flags with their values, each spelt in
+    full (``--dir X`` or ``--dir=X``): no sub-command, no ``--help``/``--version``,
+    no abbreviation. Those parse the same without the sub-command parsers, which
+    are then not built (a cost on every server start)."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word.partition("=")[0] in SERVE_VALUE_FLAGS and "=" in word:
+            i += 1
+        elif word in SERVE_VALUE_FLAGS and i + 1 < len(argv):
+            i += 2
+        else:
+            return False
+    return True
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    """The top-level parser: the shared flags, ``--log-level``, ``--version``."""
+    parser = Parser(
+        prog=PROG,
+        description="Stdio MCP server: session heartbeats and exclusive plan claims "
+        "in a project's heartbeat directory.",
+    )
+    add_config_flags(parser)
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("HEARTBEAT_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="stderr log level (env HEARTBEAT_LOG_LEVEL; default INFO)",
+    )
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the version")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code.
 
     With no sub-command it serves MCP over stdio. A sub-command module
     registers itself in :func:`build_parser` and sets ``args.run``.
     """
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    if serve_only(words):  # an MCP client's command line: no sub-command parsers
+        return serve(_top_parser().parse_args(words))
+    args = build_parser().parse_args(words)
     run = getattr(args, "run", None)
     if run is None:
         return serve(args)
@@ -74,19 +105,24 @@ def serve(args: argparse.Namespace) -> int:
 
     Job-control signals (Ctrl-Z) are ignored from the start (``jobcontrol``).
     """
+    from ..host.git import start_git_branch
     from ..host.jobcontrol import ignore_job_control
 
     ignore_job_control()
+    cwd = Path.cwd()
+    branch = start_git_branch(cwd)  # git runs while the modules below are imported
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format=f"{PROG}: %(levelname)s %(message)s"
     )
     from ..runtime import open_runtime
 
     try:
-        runtime = open_runtime(flags_of(args), os.environ, Path.cwd())
+        runtime = open_runtime(flags_of(args), os.environ, cwd, branch=branch)
     except HeartbeatError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        branch()  # answered already, or waited for: git is never left unreaped
     import anyio
 
     from ..mcp.server import build_app
@@ -150,4 +186,4 @@ def _version() -> str:
         return "0.0.0"
 
 
-__all__ = ["build_parser", "connect_command", "main", "serve"]
+__all__ = ["build_parser", "connect_command", "main", "serve", "serve_only"]

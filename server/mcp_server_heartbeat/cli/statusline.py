@@ -29,7 +29,7 @@ import math
 import os
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -37,12 +37,12 @@ from typing import Any, TextIO
 
 from ..domain.clock import format_duration, parse_utc
 from ..domain.liveness import Thresholds
-from ..host.config import Flags, resolve_config
+from ..host.config import SCOPES, Flags, resolve_config
 from ..host.identity import observer_here
 from ..host.probe import ProcessProbe, probe_process
 from ..session import readers
 from ..store import open_light_reader
-from . import EXIT_OK
+from . import CONFIG_VALUE_FLAGS, EXIT_OK
 
 MAX_STDIN_BYTES = 1024 * 1024
 
@@ -71,14 +71,40 @@ def run(args: object, stdin: TextIO | None = None, out: TextIO | None = None) ->
     return EXIT_OK
 
 
-def main() -> int:
-    """``mcp-server-heartbeat statusline`` without flags: the entry point calls this
+def main(words: Sequence[str] = ()) -> int:
+    """``mcp-server-heartbeat statusline [FLAGS]`` when :func:`given_flags` reads
+    ``words`` (the arguments after ``statusline``): the entry point calls this
     directly, skipping the argument parser (argparse and logging stay unimported)."""
-    return run(_NoFlags())
+    args = given_flags(words)
+    assert args is not None, "the entry point checks given_flags first"
+    return run(args)
 
 
 class _NoFlags:
-    """Parsed arguments with no flag given."""
+    """Parsed arguments: the configuration flags given, as attributes."""
+
+
+def given_flags(words: Sequence[str]) -> _NoFlags | None:
+    """The configuration flags in ``words``, read as the argument parser reads
+    them (``--dir X`` or ``--dir=X``, the last one wins), or None when ``words``
+    holds anything else (an abbreviation, ``--help``, a flag without its value,
+    a ``--scope`` it refuses): the parser then decides, and reports errors."""
+    args = _NoFlags()
+    i = 0
+    while i < len(words):
+        name, equals, value = words[i].partition("=")
+        if name not in CONFIG_VALUE_FLAGS:
+            return None
+        if not equals:
+            if i + 1 >= len(words) or words[i + 1].startswith("-"):
+                return None
+            value = words[i + 1]
+            i += 1
+        if name == "--scope" and value not in SCOPES:
+            return None
+        setattr(args, name[2:].replace("-", "_"), value)
+        i += 1
+    return args
 
 
 def _flags(args: object) -> Flags:

@@ -6,7 +6,9 @@ the server (MCP SDK pitfall), so git always gets ``stdin=DEVNULL``.
 
 from __future__ import annotations
 
+import functools
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 GIT_TIMEOUT_S = 2.0
@@ -51,9 +53,43 @@ def git_run(
         return None
 
 
+BRANCH_ARGS = ["rev-parse", "--abbrev-ref", "HEAD"]
+
+
 def git_branch(cwd: Path) -> str | None:
     """The current branch (``HEAD`` when detached), or None outside a repository."""
-    return git_output(["rev-parse", "--abbrev-ref", "HEAD"], cwd)
+    return git_output(BRANCH_ARGS, cwd)
 
 
-__all__ = ["GIT_TIMEOUT_S", "git_branch", "git_output", "git_run"]
+def start_git_branch(cwd: Path) -> Callable[[], str | None]:
+    """Start asking git for the branch now; the returned function waits for the
+    answer (at most :data:`GIT_TIMEOUT_S` more seconds) and gives what
+    :func:`git_branch` gives. The server starts it first thing, so git runs
+    while the server imports its modules (git on the other core)."""
+    try:
+        process = subprocess.Popen(
+            ["git", *BRANCH_ARGS],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return lambda: None
+
+    @functools.cache
+    def branch() -> str | None:
+        try:
+            out, _ = process.communicate(timeout=GIT_TIMEOUT_S)
+        except subprocess.SubprocessError:
+            process.kill()
+            process.communicate()
+            return None
+        out = out.strip()
+        return out if process.returncode == 0 and out else None
+
+    return branch
+
+
+__all__ = ["GIT_TIMEOUT_S", "git_branch", "git_output", "git_run", "start_git_branch"]

@@ -26,8 +26,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
-import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +34,6 @@ from pathlib import Path
 from ..domain.clock import BootClock, boottime_now
 from ..domain.liveness import Observer
 from ..domain.validation import validate_id
-from .git import git_branch
 from .probe import process_start_ticks, process_start_time
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
@@ -97,14 +95,23 @@ class Identity:
 
 
 def detect_identity(
-    session_id: str | None, env: Mapping[str, str], cwd: Path, worktree: str | None = None
+    session_id: str | None,
+    env: Mapping[str, str],
+    cwd: Path,
+    worktree: str | None = None,
+    branch: Callable[[], str | None] | None = None,
 ) -> Identity:
-    """Read this session's identity (see module doc).
+    """Read this session's identity (see module doc). ``branch`` gives the branch
+    when git was already asked (``git.start_git_branch``); else git is run here.
 
     Raises:
         InvalidInputError: the session id given by flag or environment is not a
             valid id (it becomes a file name).
     """
+    import uuid  # the server's start only: observers (status line, hooks) skip it
+
+    from .git import git_branch
+
     if session_id is not None:
         sid, source = validate_id(session_id, "--session-id"), "flag --session-id"
     elif env.get("CLAUDE_CODE_SESSION_ID"):
@@ -118,7 +125,7 @@ def detect_identity(
         session_id_source=source,
         entrypoint=env.get("CLAUDE_CODE_ENTRYPOINT") or None,
         agent_version=env.get("AI_AGENT") or None,
-        branch=git_branch(cwd),
+        branch=git_branch(cwd) if branch is None else branch(),
         cwd=str(cwd),
         host=socket.gethostname(),
         pid=pid,

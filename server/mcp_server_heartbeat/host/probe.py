@@ -27,8 +27,8 @@ import errno
 import functools
 import os
 from datetime import UTC, datetime
-
-import psutil
+from types import ModuleType
+from typing import Any
 
 from ..domain.process import ProcessProbe, ProcessState
 
@@ -41,8 +41,31 @@ while PID reuse needs the PID space to wrap, which takes far longer.
 """
 
 
+def _psutil() -> ModuleType:
+    """psutil, imported on first use: the one-read probe of ``/proc`` does not
+    need it, and the status line and hooks start without it."""
+    import psutil
+
+    return psutil
+
+
+def __getattr__(name: str) -> Any:
+    """``probe.psutil`` (PEP 562), imported when first asked for."""
+    if name == "psutil":
+        return _psutil()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def process_start_time(pid: int) -> datetime | None:
-    """Start time of process ``pid`` as aware UTC, or None if it cannot be read."""
+    """Start time of process ``pid`` as aware UTC, or None if it cannot be read.
+
+    psutil's ``create_time``: boot time plus the start ticks of
+    ``/proc/<pid>/stat`` over the clock-tick rate; computed here from the one
+    read of that file where ``/proc`` exists, else asked of psutil."""
+    if _has_proc():
+        ticks = process_start_ticks(pid)
+        return None if ticks is None else _start_time(ticks)
+    psutil = _psutil()
     try:
         return datetime.fromtimestamp(psutil.Process(pid).create_time(), UTC)
     except (psutil.Error, OSError):
@@ -79,9 +102,24 @@ def process_start_ticks(pid: int) -> int | None:
 @functools.cache
 def boot_time() -> float:
     """The kernel's boot time (``btime``, UNIX seconds) as psutil reads it, read
-    once per process. Used only to turn start ticks into a wall-clock start for
-    records without ``pid_start_ticks`` (the 1 s-tolerance fallback)."""
-    return float(psutil.boot_time())
+    once per process. Used to turn start ticks into a wall-clock start: this
+    process's ``pid_started_at``, and records without ``pid_start_ticks`` (the
+    1 s-tolerance fallback). Read from ``/proc/stat`` as psutil reads it there,
+    else asked of psutil."""
+    try:
+        with open("/proc/stat", "rb") as stat:
+            for line in stat:
+                if line.startswith(b"btime"):
+                    return float(line.strip().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return float(_psutil().boot_time())
+
+
+def _start_time(ticks: int) -> datetime:
+    """The wall-clock start of a process that started ``ticks`` clock ticks after
+    boot, as psutil's ``create_time`` gives it (aware UTC)."""
+    return datetime.fromtimestamp(ticks / _clock_ticks() + boot_time(), UTC)
 
 
 @functools.cache
@@ -92,6 +130,7 @@ def _has_proc() -> bool:
 def _probe_psutil(pid: int, started_at: datetime | None) -> ProcessState:
     """The rule without ``/proc`` (no start ticks there): psutil's status and
     wall-clock start time."""
+    psutil = _psutil()
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -389,6 +388,8 @@ def _read_toml(path: Path) -> dict[str, Any] | None:
     text = _read_small(path)
     if text is None:
         return None
+    import tomllib  # only when a pyproject.toml is there to read
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError:

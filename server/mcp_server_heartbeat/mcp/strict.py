@@ -22,12 +22,14 @@
 Only public SDK names are used here: ``MCPServer`` and its documented
 ``call_tool``/``read_resource`` methods, ``Tool.from_function`` and the
 ``Tool`` fields, ``FuncMetadata`` (whose docstring promises its fields are read
-live), the SDK's exceptions. The capability and prompt rules are middleware
-(:mod:`.middleware`); the one private use left is in :mod:`.stdio_lines`.
+live) and ``func_metadata``, ``find_context_parameter``, the SDK's exceptions.
+The capability and prompt rules are middleware (:mod:`.middleware`); the one
+private use left is in :mod:`.stdio_lines`.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Annotated, Any, get_type_hints
 
@@ -39,7 +41,8 @@ from mcp.server.mcpserver.exceptions import (
     UnexpectedToolError,
 )
 from mcp.server.mcpserver.tools import Tool
-from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+from mcp.server.mcpserver.utilities.context_injection import find_context_parameter
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata, func_metadata
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
@@ -178,11 +181,14 @@ def strict_tool(
         tool = Tool.from_function(fn, annotations=annotations)
         output_model, wrap_output = tool.fn_metadata.output_model, tool.fn_metadata.wrap_output
         output_schema = tool.fn_metadata.output_schema
-    else:  # the schemas are known: the SDK need not derive the output schema
-        tool = Tool.from_function(fn, annotations=annotations, structured_output=False)
+    else:  # the schemas are known: nothing derives them again
+        tool = _known_tool(fn, annotations, known[0])
         output_model, wrap_output, output_schema = returned, False, known[1]
     base = tool.fn_metadata.arg_model
-    config = ConfigDict(**{**base.model_config, "extra": "forbid", "strict": True})
+    # Built on the first call of the tool (``defer_build``), not at start.
+    config = ConfigDict(
+        **{**base.model_config, "extra": "forbid", "strict": True, "defer_build": True}
+    )
     strict = type(base.__name__, (base,), {"model_config": config})
     metadata = VerbatimMetadata(
         arg_model=strict,
@@ -199,6 +205,30 @@ def strict_tool(
     if properties:
         schema = {**schema, "properties": {**schema.get("properties", {}), **properties}}
     return tool.model_copy(update={"fn_metadata": metadata, "parameters": schema})
+
+
+def _known_tool(
+    fn: Callable[..., Any], annotations: ToolAnnotations | None, parameters: dict[str, Any]
+) -> Tool:
+    """``Tool.from_function(fn, structured_output=False)`` without deriving the input
+    schema, which the committed file gives (``parameters``): the SDK's argument
+    model (``func_metadata``) and context parameter, the ``Tool`` fields as
+    ``from_function`` sets them. Only for plain synchronous or ``async def``
+    functions, as every tool here is (the fingerprint covers the signature)."""
+    context = find_context_parameter(fn)
+    metadata = func_metadata(
+        fn, skip_names=[context] if context is not None else [], structured_output=False
+    )
+    return Tool(
+        fn=fn,
+        name=fn.__name__,
+        description=fn.__doc__ or "",
+        parameters=parameters,
+        fn_metadata=metadata,
+        is_async=inspect.iscoroutinefunction(fn),
+        context_kwarg=context,
+        annotations=annotations,
+    )
 
 
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -23,10 +23,10 @@ from datetime import datetime
 
 import anyio
 import anyio.to_thread
-import psutil
 
 from ..domain.clock import Clock, utc_now
 from ..domain.models import HeartbeatHealth
+from ..host.probe import pid_exists
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def parent_alive(client_pid: int) -> bool:
     When the client dies the kernel re-parents this process (to init or a
     subreaper), so a changed ``getppid()`` is proof the client is gone.
     """
-    return os.getppid() == client_pid and psutil.pid_exists(client_pid)
+    return os.getppid() == client_pid and pid_exists(client_pid)
 
 
 async def watch_parent(

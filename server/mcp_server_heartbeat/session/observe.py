@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..domain.clock import format_duration
 from ..domain.errors import InvalidInputError
@@ -32,6 +32,9 @@ from ..host.identity import observer_here
 from ..host.probe import ProcessProbe
 from ..store import Store
 from .readers import by_status, classify, sessions_with_liveness
+
+BUILT_ON_USE = ConfigDict(defer_build=True)
+"""The report models are built on first use, not when a server imports them."""
 
 SHORT_ID_CHARS = 8
 RECENT_EVENTS = 20
@@ -84,6 +87,8 @@ def observer_from_env(env: Mapping[str, str], session_id: str | None = None) -> 
 class ClaimView(BaseModel):
     """A plan that is held right now: its holder, fencing token and since when (UTC)."""
 
+    model_config = BUILT_ON_USE
+
     plan_id: str
     holder: str
     fencing_token: int
@@ -99,6 +104,8 @@ class ClaimView(BaseModel):
 
 class Snapshot(BaseModel):
     """Every session (with liveness) and every held claim, read at one instant."""
+
+    model_config = BUILT_ON_USE
 
     directory: str
     exists: bool = Field(description="False when the heartbeat directory does not exist yet.")
@@ -169,6 +176,8 @@ def _claim_view(ledger: ClaimRecord, now: datetime, holder: SessionView | None) 
 class PlanReport(BaseModel):
     """A plan: its holder now, its fencing token, its transitions and recent events."""
 
+    model_config = BUILT_ON_USE
+
     plan_id: str
     claimed: bool = Field(description="True when a session holds the plan now.")
     holder: str | None
@@ -232,6 +241,8 @@ def plan_report(
 class TraceRow(BaseModel):
     """One session of the trace; ``active_s`` = last heartbeat - started, in seconds."""
 
+    model_config = BUILT_ON_USE
+
     session_id: str
     short_id: str = Field(description="The shortest unique prefix (8 characters or more).")
     worktree: str | None = None
@@ -250,6 +261,8 @@ class Trace(BaseModel):
     ``cumulative_active_s`` is the sum over the sessions of (last heartbeat -
     started), in seconds; a session missing either time counts 0.
     """
+
+    model_config = BUILT_ON_USE
 
     branch: str
     worktrees: list[str] = Field(
@@ -300,6 +313,8 @@ def build_trace(records: Iterable[SessionRecord], branch: str) -> Trace:
 class Removed(BaseModel):
     """A session record ``gc`` removed (or would remove, on a dry run)."""
 
+    model_config = BUILT_ON_USE
+
     session_id: str
     status: str = Field(description="ended | dead")
     last_seen: UtcDatetime = Field(description="ended_at, else last heartbeat, else start (UTC).")
@@ -308,6 +323,8 @@ class Removed(BaseModel):
 
 class GcReport(BaseModel):
     """What ``gc`` did: removed records, events dropped, and what it kept."""
+
+    model_config = BUILT_ON_USE
 
     dry_run: bool
     older_than_s: float

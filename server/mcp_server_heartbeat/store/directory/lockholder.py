@@ -18,8 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from ...domain.models import SessionRecord
 
 PROC_LOCKS = Path("/proc/locks")
@@ -93,6 +91,8 @@ def describe_process(pid: int, records: Iterable[SessionRecord]) -> LockHolder:
     session = next(
         (r.session_id for r in records if r.pid == pid and (r.host or host) == host), None
     )
+    import psutil  # only when a holder is described, not at every start
+
     command = None
     stopped = False
     try:

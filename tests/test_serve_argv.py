@@ -1,0 +1,93 @@
+"""An MCP client's command line is parsed without the sub-command parsers, with
+the same result as the full parser."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcp_server_heartbeat.cli.main import _top_parser, build_parser, serve_only
+
+SERVE_LINES = [
+    [],
+    ["--dir", "d", "--session-id", "s1"],
+    ["--dir=d", "--root=/r", "--scope", "worktree", "--log-level", "DEBUG"],
+    ["--interval", "5", "--stale-after", "60", "--idle-after", "90", "--store", "x"],
+    ["--dir", "status"],  # a value that is a command's name is still a value
+]
+
+
+@pytest.mark.parametrize("argv", SERVE_LINES)
+def test_a_serve_line_parses_as_the_full_parser_does(argv):
+    assert serve_only(argv)
+    full = vars(build_parser().parse_args(argv))
+    top = vars(_top_parser().parse_args(argv))
+    assert full.pop("command") is None and "run" not in full
+    assert top == full
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status"],
+        ["serve"],
+        ["--dir", "d", "status"],
+        ["--help"],
+        ["-h"],
+        ["--version"],
+        ["--sess", "s1"],  # an abbreviation: the full parser decides
+        ["--dir"],  # a flag without its value: the full parser's error
+        ["--unknown=1"],
+        ["-x"],
+    ],
+)
+def test_anything_else_goes_through_the_full_parser(argv):
+    assert not serve_only(argv)
+
+
+def test_a_bad_choice_is_refused_the_same_way(capsys):
+    for parser in (build_parser(), _top_parser()):
+        with pytest.raises(SystemExit) as exc:
+            parser.parse_args(["--scope", "bad"])
+        assert exc.value.code == 2
+    first, second = capsys.readouterr().err.splitlines()
+    assert first == second and "--scope" in first
+
+
+STATUSLINE_LINES = [
+    [],
+    ["--dir", "d"],
+    ["--root=/r", "--dir", "d", "--session-id", "s1", "--scope", "worktree"],
+    ["--interval", "5", "--stale-after=60", "--idle-after", "90", "--store", "x"],
+    ["--dir", "a", "--dir", "b"],  # the last one wins, as with the parser
+    ["--dir="],
+]
+
+
+@pytest.mark.parametrize("words", STATUSLINE_LINES)
+def test_statusline_flags_read_as_the_parser_reads_them(words):
+    from mcp_server_heartbeat.cli.statusline import _flags, given_flags
+
+    fast = given_flags(words)
+    assert fast is not None
+    parsed = build_parser().parse_args(["statusline", *words])
+    assert _flags(fast) == _flags(parsed)
+    assert getattr(fast, "session_id", None) == getattr(parsed, "session_id", None)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["--help"],
+        ["--di", "d"],  # an abbreviation
+        ["--dir"],
+        ["--dir", "--root", "r"],
+        ["--scope", "bad"],
+        ["--scope=bad"],
+        ["--log-level", "DEBUG"],  # a top-level flag, not the command's
+        ["extra"],
+    ],
+)
+def test_statusline_leaves_anything_else_to_the_parser(words):
+    from mcp_server_heartbeat.cli.statusline import given_flags
+
+    assert given_flags(words) is None
