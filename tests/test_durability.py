@@ -58,6 +58,7 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str]]]:
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "fdatasync", fdatasync)
+
     def exchange(tmp_path: str, target: Path) -> bool:
         done = real_exchange(tmp_path, target)
         if done:
