@@ -63,7 +63,7 @@ def test_without_the_swap_a_rewrite_is_a_plain_rename(
     store: DirectoryStore, monkeypatch: pytest.MonkeyPatch, code: int
 ) -> None:
     store.write_session(record("one"))
-    atomic._exchange(os.devnull, Path(os.devnull))  # make sure renameat2 is looked up
+    atomic._exchange(str(store.directory / ".a"), store.directory / ".b")  # looks renameat2 up
     monkeypatch.setattr(atomic, "_renameat2", _failing_renameat2(code))
     monkeypatch.setattr(atomic, "_exchange_usable", True)
     renamed: list[str] = []
@@ -115,7 +115,7 @@ def test_a_failed_swap_leaves_the_previous_version_and_no_temp_file(
     store: DirectoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store.write_session(record("one"))
-    atomic._exchange(os.devnull, Path(os.devnull))
+    atomic._exchange(str(store.directory / ".a"), store.directory / ".b")
     monkeypatch.setattr(atomic, "_renameat2", _failing_renameat2(errno.EROFS))
     monkeypatch.setattr(atomic, "_exchange_usable", True)
     with pytest.raises(StoreError, match=r"s1\.json"):
