@@ -2,7 +2,9 @@
 
 * A claim ledger is synced, file and ``claims/``, every time: it is the truth.
 * A session record replacing its previous version is not synced (a power cut
-  may cost its last rewrites, never a claim); a new record is, file and directory.
+  may cost its last rewrites, never a claim) and is swapped in
+  (``renameat2(RENAME_EXCHANGE)``, no rename over a file: ext4 would flush
+  it); a new record is synced, file and directory.
 * An event line is synced with ``fdatasync``.
 * The order at commit is unchanged: ledger (synced) before record before event.
 """
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from mcp_server_heartbeat.domain.models import ClaimRecord, Event, SessionRecord
+from mcp_server_heartbeat.store.directory import atomic
 from mcp_server_heartbeat.store.directory.store import DirectoryStore
 
 T = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -31,10 +34,11 @@ def store(tmp_path: Path) -> DirectoryStore:
 
 @pytest.fixture
 def syncs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str]]]:
-    """Every fsync/fdatasync/replace, as ``(call, what)``: the target of a rename,
-    ``dir:<name>`` for a directory, ``file`` for a file."""
+    """Every fsync/fdatasync/replace/exchange, as ``(call, what)``: the target of a
+    rename or swap, ``dir:<name>`` for a directory, ``file`` for a file."""
     seen: list[tuple[str, str]] = []
     real_fsync, real_fdatasync, real_replace = os.fsync, os.fdatasync, os.replace
+    real_exchange = atomic._exchange
 
     def what(fd: int) -> str:
         path = os.readlink(f"/proc/self/fd/{fd}")
@@ -54,7 +58,15 @@ def syncs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, str]]]:
 
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "fdatasync", fdatasync)
+
+    def exchange(tmp_path: str, target: Path) -> bool:
+        done = real_exchange(tmp_path, target)
+        if done:
+            seen.append(("exchange", Path(target).name))
+        return done
+
     monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(atomic, "_exchange", exchange)
     yield seen
 
 
@@ -72,8 +84,9 @@ def test_a_new_record_is_synced_a_rewrite_is_not(
     assert syncs[2] == ("fsync", "dir:sessions")
     syncs.clear()
     store.write_session(record(2))
-    assert syncs == [("replace", "s1.json")]
+    assert syncs == [("exchange", "s1.json")]
     assert store.read_session("s1") == record(2)
+    assert sorted(p.name for p in store.directory.iterdir()) == [".gitignore", "claims", "s1.json"]
 
 
 def test_a_ledger_is_synced_file_and_directory_every_time(
@@ -106,6 +119,6 @@ def test_a_claim_commits_ledger_synced_then_record_then_event(
     assert syncs[1:] == [
         ("replace", "p1.json"),
         ("fsync", "dir:claims"),
-        ("replace", "s1.json"),
+        ("exchange", "s1.json"),
         ("fdatasync", "file:events.jsonl"),
     ]

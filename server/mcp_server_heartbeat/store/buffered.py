@@ -1,7 +1,12 @@
 """A unit of work whose writes wait for the commit: the part every store shares.
 
 Reads see the committed state through the store's own lock-free reads, with
-this transaction's writes on top (read your writes). Writes are buffered and
+this transaction's writes on top (read your writes). Each record and ledger is
+read from the store once per transaction: while a transaction is open the
+committed state cannot change under it (the directory's lock and the memory
+store's lock exclude every other writer; PostgreSQL reads inside the database
+transaction, a ledger's row locked ``FOR UPDATE`` at its first read), so a
+second read would only cost the same file read and validation again. Writes are buffered and
 handed to the store's ``commit`` all together; an exception inside the
 ``with`` block drops them. Rules enforced here, once for every store: every name is safe
 (:func:`~.names.safe_stem`); a plan's fencing token is never lowered, and a new
@@ -41,6 +46,8 @@ class BufferedTransaction:
         self.claims: dict[str, ClaimRecord] = {}
         self.sessions: dict[str, SessionRecord | None] = {}
         self.events: list[Event] = []
+        self._read_sessions: dict[str, SessionRecord | None] = {}
+        self._read_claims: dict[str, ClaimRecord | None] = {}
 
     def now(self) -> datetime:
         """The store's clock (aware UTC)."""
@@ -51,7 +58,10 @@ class BufferedTransaction:
         safe_stem(session_id, "session_id")
         if session_id in self.sessions:
             return self.sessions[session_id]
-        return self._state.read_session(session_id)
+        if session_id in self._read_sessions:
+            return self._read_sessions[session_id]
+        found = self._read_sessions[session_id] = self._state.read_session(session_id)
+        return found
 
     def write_session(self, record: SessionRecord) -> None:
         """Create or replace the record at commit."""
@@ -77,7 +87,10 @@ class BufferedTransaction:
         safe_stem(plan_id, "plan_id")
         if plan_id in self.claims:
             return self.claims[plan_id]
-        return self._state.read_claim(plan_id)
+        if plan_id in self._read_claims:
+            return self._read_claims[plan_id]
+        found = self._read_claims[plan_id] = self._state.read_claim(plan_id)
+        return found  # an unreadable ledger raises every time: nothing is remembered
 
     def write_claim(self, claim: ClaimRecord) -> None:
         """Create or replace the plan's ledger at commit.
