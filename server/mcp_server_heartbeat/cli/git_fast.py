@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
-from types import FrameType
 
 from ..domain.liveness import process_alive
 from ..host.config import Flags, resolve_config
@@ -35,6 +32,7 @@ from ..session.readers import conversation_server
 from ..store import open_light_reader
 from . import EXIT_OK
 from .args import flags_of
+from .watchdog import Deadline, deadline
 
 HOOK_DEADLINE_S = 3.0
 """A git hook still running after this many seconds gives up and lets the commit
@@ -80,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     """``git-hook HOOK [ARGS...]``: exit 0, or 1 when :mod:`.git_cmd` refuses."""
     hook: str = args.git_hook
     try:
-        with _deadline(HOOK_DEADLINE_S):
+        with deadline(HOOK_DEADLINE_S):
             try:
                 if hook != "pre-push" and not may_be_committing(
                     os.environ, Path.cwd(), flags_of(args)
@@ -92,30 +90,12 @@ def run(args: argparse.Namespace) -> int:
             from .git_cmd import run_git_hook
 
             return run_git_hook(args)
-    except _Deadline:
+    except Deadline:
         print(
             f"heartbeat {hook}: gave up after {HOOK_DEADLINE_S:g} s (check skipped)",
             file=sys.stderr,
         )
         return EXIT_OK
-
-
-class _Deadline(BaseException):
-    """Raised by the watchdog; a BaseException so no library swallows it."""
-
-
-@contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    def expire(_signum: int, _frame: FrameType | None) -> None:
-        raise _Deadline
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 __all__ = ["HOOK_DEADLINE_S", "may_be_committing", "run"]

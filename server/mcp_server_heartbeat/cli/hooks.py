@@ -40,21 +40,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import socket
 import sys
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 
 import psutil
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..domain.clock import Clock, boottime_now, utc_now
-from ..domain.errors import HeartbeatError, InvalidInputError
+from ..domain.errors import InvalidInputError
 from ..domain.ids import SessionId
 from ..domain.liveness import (
     may_adopt,
@@ -73,6 +70,7 @@ from ..session.readers import conversation_server, sessions_with_liveness, worki
 from ..session.records import Opener, open_record
 from ..store import Transaction, open_store
 from .hook_context import StartReport, format_start_context
+from .light_hook import never_fail
 
 PROG = "mcp-server-heartbeat hook"
 HOOK_LOCK_TIMEOUT_S = 0.5
@@ -380,7 +378,7 @@ def session_end(
 
 def run_session_start(args: argparse.Namespace) -> int:
     """``hook session-start``: print the SessionStart hook JSON; exit 0 whatever happens."""
-    with _never_fail("session-start"):
+    with never_fail("session-start", HOOK_DEADLINE_S):
         payload = _read_payload()
         config = _config(args, payload)
         if not config.enabled.value:
@@ -400,7 +398,7 @@ def run_session_start(args: argparse.Namespace) -> int:
 
 def run_session_end(args: argparse.Namespace) -> int:
     """``hook session-end``: end the record if no server owns it; prints nothing; exit 0."""
-    with _never_fail("session-end"):
+    with never_fail("session-end", HOOK_DEADLINE_S):
         payload = _read_payload()
         config = _config(args, payload)
         if config.enabled.value:
@@ -438,32 +436,6 @@ def export_session(env: Mapping[str, str], report: StartReport) -> str | None:
         print(f"{PROG} session-start: could not write {ENV_FILE} ({exc})", file=sys.stderr)
         return None
     return session_id
-
-
-class _Deadline(BaseException):
-    """Raised by the watchdog; a BaseException so no library swallows it."""
-
-
-@contextmanager
-def _never_fail(event: str) -> Iterator[None]:
-    """Arm the watchdog; turn every error into one stderr line (the exit code stays 0)."""
-
-    def expire(_signum: int, _frame: FrameType | None) -> None:
-        raise _Deadline
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, HOOK_DEADLINE_S)
-    try:
-        yield
-    except _Deadline:
-        print(f"{PROG} {event}: gave up after {HOOK_DEADLINE_S:g} s", file=sys.stderr)
-    except HeartbeatError as exc:
-        print(f"{PROG} {event}: {exc}", file=sys.stderr)
-    except Exception as exc:
-        print(f"{PROG} {event}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def _read_payload() -> HookInput:

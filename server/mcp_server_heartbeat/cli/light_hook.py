@@ -18,14 +18,12 @@ import argparse
 import json
 import os
 import re
-import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, BinaryIO
 
 from ..domain.errors import HeartbeatError, InvalidInputError
@@ -36,6 +34,7 @@ from ..host.identity import observer_here
 from ..host.probe import ProcessProbe, probe_process
 from ..session import readers
 from .args import flags_of
+from .watchdog import Deadline, deadline, disarm
 
 PROG = "mcp-server-heartbeat hook"
 DEADLINE_S = 3.0
@@ -156,37 +155,26 @@ def conversation_records(
     return chosen
 
 
-class _Deadline(BaseException):
-    """Raised by the watchdog; a BaseException so no library swallows it."""
-
-
 @contextmanager
-def never_fail(event: str) -> Iterator[None]:
-    """Arm the watchdog (:data:`DEADLINE_S`); turn every error into one stderr
-    line. The hook's exit code stays 0: a hook must never break the session."""
-
-    def expire(_signum: int, _frame: FrameType | None) -> None:
-        raise _Deadline
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, DEADLINE_S)
+def never_fail(event: str, seconds: float = DEADLINE_S) -> Iterator[None]:
+    """Arm the watchdog (``seconds``, default :data:`DEADLINE_S`); turn every error
+    into one stderr line. The hook's exit code stays 0: a hook must never break
+    the session."""
     try:
-        yield
-    except _Deadline:
-        print(f"{PROG} {event}: gave up after {DEADLINE_S:g} s", file=sys.stderr)
+        with deadline(seconds):
+            yield
+    except Deadline:
+        print(f"{PROG} {event}: gave up after {seconds:g} s", file=sys.stderr)
     except HeartbeatError as exc:
         print(f"{PROG} {event}: {exc}", file=sys.stderr)
     except Exception as exc:
         print(f"{PROG} {event}: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def disarm_watchdog() -> None:
     """Stop :func:`never_fail`'s watchdog: what follows must run to its end (a
     notice recorded as told is printed)."""
-    signal.setitimer(signal.ITIMER_REAL, 0)
+    disarm()
 
 
 def print_context(hook_event_name: str, text: str) -> None:

@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ..domain.clock import parse_utc
 from ..host.config import Config
 from ..store import LightReader, open_light_reader
 from .light_hook import (
@@ -55,6 +54,7 @@ from .light_hook import (
     print_context,
     read_payload,
 )
+from .plain import as_int, as_time
 
 LOCK_TIMEOUT_S = 0.5
 """Seconds the hook waits for the store's lock when it records a notice."""
@@ -101,19 +101,19 @@ def find_losses(records: list[dict[str, Any]], reader: LightReader) -> list[Loss
         sid = record.get("session_id")
         if not isinstance(sid, str):
             continue
-        plan, token = record.get("plan_id"), _int(record.get("fencing_token"))
+        plan, token = record.get("plan_id"), as_int(record.get("fencing_token"))
         if isinstance(plan, str) and plan:
             ledger = reader.claim(plan)
             holder = ledger.get("holder") if ledger else None
             if isinstance(holder, str) and holder not in ours:
-                loss = Loss(sid, plan, token, holder, _time(ledger.get("claimed_at")))
+                loss = Loss(sid, plan, token, holder, as_time(ledger.get("claimed_at")))
                 found.setdefault(loss.key(), loss)
         lost = record.get("claim_lost")
         if isinstance(lost, dict):
             plan, taken_by = lost.get("plan_id"), lost.get("taken_by")
             if isinstance(plan, str) and isinstance(taken_by, str) and taken_by not in ours:
                 loss = Loss(
-                    sid, plan, _int(lost.get("fencing_token")), taken_by, _time(lost.get("at"))
+                    sid, plan, as_int(lost.get("fencing_token")), taken_by, as_time(lost.get("at"))
                 )
                 found.setdefault(loss.key(), loss)
     return list(found.values())
@@ -125,7 +125,7 @@ def notified(loss: Loss, events: list[dict[str, Any]]) -> bool:
         event.get("event") == "loss_notified"
         and event.get("session_id") == loss.session_id
         and event.get("plan_id") == loss.plan_id
-        and _int(event.get("fencing_token")) == loss.fencing_token
+        and as_int(event.get("fencing_token")) == loss.fencing_token
         for event in events
     )
 
@@ -147,7 +147,7 @@ def with_details(loss: Loss, events: list[dict[str, Any]]) -> Loss:
                 loss.plan_id,
                 loss.fencing_token,
                 loss.taken_by,
-                _time(event.get("at")) or loss.at,
+                as_time(event.get("at")) or loss.at,
                 reason if isinstance(reason, str) else None,
                 event.get("force") is True,
                 float(age) if isinstance(age, int | float) and not isinstance(age, bool) else None,
@@ -281,19 +281,6 @@ def run_post_tool_use(args: argparse.Namespace) -> int:
 def run_user_prompt_submit(args: argparse.Namespace) -> int:
     """``hook user-prompt-submit`` (Claude Code's UserPromptSubmit): a lost claim, told once."""
     return run_hook(args, "UserPromptSubmit", "user-prompt-submit")
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_utc(value)
-    except ValueError:
-        return None
 
 
 __all__ = [

@@ -25,7 +25,6 @@ helps nobody.
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import sys
@@ -35,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..domain.clock import format_duration, parse_utc
+from ..domain.clock import format_duration
 from ..domain.liveness import Thresholds
 from ..host.config import SCOPES, Flags, resolve_config
 from ..host.identity import observer_here
@@ -43,6 +42,7 @@ from ..host.probe import ProcessProbe, probe_process
 from ..session import readers
 from ..store import open_light_reader
 from . import CONFIG_VALUE_FLAGS, EXIT_OK
+from .plain import as_float, as_int, as_str, as_time
 
 MAX_STDIN_BYTES = 1024 * 1024
 
@@ -278,42 +278,19 @@ class LightRecord:
         return cls(
             session_id=str(record.get("session_id")),
             host=host if isinstance(host, str) else None,
-            pid=_int(record.get("pid")),
-            pid_started_at=_time(record.get("pid_started_at")),
-            pid_start_ticks=_int(record.get("pid_start_ticks")),
-            client_pid=_int(record.get("client_pid")),
-            started_at=_time(record.get("started_at")),
-            last_heartbeat=_time(record.get("last_heartbeat")),
-            last_call_at=_time(record.get("last_call_at")),
-            ended_at=_time(record.get("ended_at")),
-            boot_id=_str(record.get("boot_id")),
-            pid_namespace=_str(record.get("pid_namespace")),
-            time_namespace=_str(record.get("time_namespace")),
-            last_heartbeat_boottime=_float(record.get("last_heartbeat_boottime")),
+            pid=as_int(record.get("pid")),
+            pid_started_at=as_time(record.get("pid_started_at")),
+            pid_start_ticks=as_int(record.get("pid_start_ticks")),
+            client_pid=as_int(record.get("client_pid")),
+            started_at=as_time(record.get("started_at")),
+            last_heartbeat=as_time(record.get("last_heartbeat")),
+            last_call_at=as_time(record.get("last_call_at")),
+            ended_at=as_time(record.get("ended_at")),
+            boot_id=as_str(record.get("boot_id")),
+            pid_namespace=as_str(record.get("pid_namespace")),
+            time_namespace=as_str(record.get("time_namespace")),
+            last_heartbeat_boottime=as_float(record.get("last_heartbeat_boottime")),
         )
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_utc(value)
-    except ValueError:
-        return None
 
 
 __all__ = ["LightRecord", "line_for", "read_input", "render", "run"]
