@@ -305,37 +305,43 @@ def relationship_of(
 
 
 def view_of(record: SessionRecord, liveness: Liveness) -> SessionView:
-    """Build the tools' session view from a record and its liveness."""
+    """Build the tools' session view from a record and its liveness.
+
+    ``record`` is a validated :class:`~.models.SessionRecord` and ``liveness``
+    comes from :func:`assess`, so the view is built from them without a second
+    validation (:meth:`~.models.SessionView.of_checked`, same result)."""
     from .models import SessionView
 
-    return SessionView(
-        session_id=record.session_id,
-        plan_id=record.plan_id,
-        branch=record.branch,
-        cwd=record.cwd,
-        worktree=record.worktree,
-        role=record.role,
-        entrypoint=record.entrypoint,
-        agent_version=record.agent_version,
-        started_at=record.started_at,
-        last_heartbeat=record.last_heartbeat,
-        last_activity=record.last_activity,
-        last_call_at=record.last_call_at,
-        previous_session=record.previous_session,
-        fencing_token=record.fencing_token,
-        claimed_at=record.claimed_at,
-        host=record.host,
-        pid=record.pid,
-        tags=record.tags,
-        status=liveness.status,
-        health=liveness.health,
-        heartbeat_age_s=liveness.heartbeat_age_s,
-        seconds_until_stale=liveness.seconds_until_stale,
-        clock_skew_s=liveness.clock_skew_s,
-        relationship=liveness.relationship,
-        process_alive=liveness.process_alive,
-        ended_at=record.ended_at,
-        end_reason=record.end_reason,
+    return SessionView.of_checked(
+        {
+            "session_id": record.session_id,
+            "plan_id": record.plan_id,
+            "branch": record.branch,
+            "cwd": record.cwd,
+            "worktree": record.worktree,
+            "role": record.role,
+            "entrypoint": record.entrypoint,
+            "agent_version": record.agent_version,
+            "started_at": record.started_at,
+            "last_heartbeat": record.last_heartbeat,
+            "last_activity": record.last_activity,
+            "last_call_at": record.last_call_at,
+            "previous_session": record.previous_session,
+            "fencing_token": record.fencing_token,
+            "claimed_at": record.claimed_at,
+            "host": record.host,
+            "pid": record.pid,
+            "tags": record.tags,
+            "status": liveness.status,
+            "health": liveness.health,
+            "heartbeat_age_s": liveness.heartbeat_age_s,
+            "seconds_until_stale": liveness.seconds_until_stale,
+            "clock_skew_s": liveness.clock_skew_s,
+            "relationship": liveness.relationship,
+            "process_alive": liveness.process_alive,
+            "ended_at": record.ended_at,
+            "end_reason": record.end_reason,
+        }
     )
 
 
