@@ -15,6 +15,7 @@ the status line classifies plain records (``LightRecord``) through
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -129,13 +130,15 @@ def sessions_with_liveness(
             unless ``status="ended"`` asks for them.
 
     Each process is probed once per call (:class:`~mcp_server_heartbeat.domain.process.MemoProbe`),
-    ended records not at all.
+    ended records not at all; the observer's boot-time clock is read once per
+    call, like ``now`` (every age of one listing is measured from one instant).
 
     Returns:
         Views in the order of ``records`` (see :func:`by_status` to sort).
     """
     views = []
     probe = MemoProbe(probe)
+    observer = at_one_instant(observer)
     for record in records:
         if own is not None and record.session_id == own.session_id:
             record = own
@@ -152,6 +155,17 @@ def sessions_with_liveness(
             continue
         views.append(view_of(record, liveness))
     return views
+
+
+def at_one_instant(observer: Observer) -> Observer:
+    """``observer`` with its boot-time clock read once: every call of the copy's
+    ``boottime`` answers that one reading (seconds). For a listing, whose wall
+    clock ``now`` is read once too; the same observer unchanged when it has no
+    boot-time clock."""
+    if observer.boottime is None:
+        return observer
+    reading = observer.boottime()
+    return dataclasses.replace(observer, boottime=lambda: reading)
 
 
 def by_status(views: Sequence[SessionView]) -> list[SessionView]:
@@ -253,6 +267,7 @@ __all__ = [
     "LIVE",
     "STATUSES",
     "WORKING_ELSEWHERE",
+    "at_one_instant",
     "by_status",
     "check_filters",
     "classify",
