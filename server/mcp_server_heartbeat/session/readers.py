@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from ..domain.errors import InvalidInputError
+from ..domain.gcpause import collection_paused
 from ..domain.liveness import (
     Liveness,
     Observer,
@@ -136,9 +137,26 @@ def sessions_with_liveness(
     Returns:
         Views in the order of ``records`` (see :func:`by_status` to sort).
     """
+    with collection_paused():
+        return _views(
+            records, now, at_one_instant(observer), MemoProbe(probe), thresholds,
+            own, status, plan_id, branch, include_ended,
+        )  # fmt: skip
+
+
+def _views(
+    records: Iterable[SessionRecord],
+    now: datetime,
+    observer: Observer,
+    probe: ProcessProbe,
+    thresholds: Thresholds,
+    own: SessionRecord | None,
+    status: str | None,
+    plan_id: str | None,
+    branch: str | None,
+    include_ended: bool,
+) -> list[SessionView]:
     views = []
-    probe = MemoProbe(probe)
-    observer = at_one_instant(observer)
     for record in records:
         if own is not None and record.session_id == own.session_id:
             record = own

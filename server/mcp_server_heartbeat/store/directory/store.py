@@ -41,6 +41,7 @@ from pydantic import BaseModel, ValidationError
 
 from ...domain.clock import Clock, utc_now
 from ...domain.errors import StoreBusyError, StoreError
+from ...domain.gcpause import collection_paused
 from ...domain.models import ClaimRecord, Event, SessionRecord, Unreadable
 from ...domain.validation import describe_validation_error
 from ..names import safe_stem
@@ -281,25 +282,8 @@ class DirectoryStore:
                     )
             except OSError as exc:
                 raise _unlistable(self.directory, exc) from exc
-            for name in names:
-                stem = name[:-5]  # without ".json"
-                try:
-                    safe_stem(stem, "file name")
-                    record = _parse(read_guarded(name, dir_fd=directory), SessionRecord)
-                except FileNotFoundError:
-                    continue  # removed between the scan and the read
-                except (UnreadableFile, ValueError) as exc:
-                    unreadable.append(Unreadable(file=name, reason=str(exc)))
-                    continue
-                if record.session_id != stem:
-                    unreadable.append(
-                        Unreadable(
-                            file=name,
-                            reason=f"session_id {record.session_id!r} does not match the file name",
-                        )
-                    )
-                    continue
-                records.append(record)
+            with collection_paused():
+                records, unreadable = _read_records(directory, names)
         finally:
             os.close(directory)
         return records, unreadable
@@ -480,6 +464,33 @@ def _check_real_dir(path: Path) -> None:
 
 def _dump(model: BaseModel) -> bytes:
     return (model.model_dump_json(indent=2) + "\n").encode()
+
+
+def _read_records(directory: int, names: list[str]) -> tuple[list[SessionRecord], list[Unreadable]]:
+    """The session records among ``names`` in the open ``directory``, and the
+    files that are not one (:meth:`DirectoryStore.list_sessions`)."""
+    records: list[SessionRecord] = []
+    unreadable: list[Unreadable] = []
+    for name in names:
+        stem = name[:-5]  # without ".json"
+        try:
+            safe_stem(stem, "file name")
+            record = _parse(read_guarded(name, dir_fd=directory), SessionRecord)
+        except FileNotFoundError:
+            continue  # removed between the scan and the read
+        except (UnreadableFile, ValueError) as exc:
+            unreadable.append(Unreadable(file=name, reason=str(exc)))
+            continue
+        if record.session_id != stem:
+            unreadable.append(
+                Unreadable(
+                    file=name,
+                    reason=f"session_id {record.session_id!r} does not match the file name",
+                )
+            )
+            continue
+        records.append(record)
+    return records, unreadable
 
 
 def _unlistable(directory: Path, exc: OSError) -> StoreError:
