@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -145,7 +144,7 @@ def test_is_live_agrees_with_classify_without_probing_the_stale(probe: FakeProbe
 
 def _view_fields(record: SessionRecord, liveness: Liveness) -> dict[str, Any]:
     fields = {name: getattr(record, name, None) for name in SessionView.model_fields}
-    fields.update(dataclasses.asdict(liveness))
+    fields.update(liveness._asdict())
     return fields
 
 

@@ -37,7 +37,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from .clock import boottime_now
 
@@ -101,9 +101,9 @@ class Thresholds:
     idle_after: float = 600.0
 
 
-@dataclass(frozen=True)
-class Liveness:
-    """The computed part of a session view."""
+class Liveness(NamedTuple):
+    """The computed part of a session view (immutable; a named tuple, built once
+    per session of a listing)."""
 
     status: Status
     health: Health
@@ -309,15 +309,21 @@ def relationship_of(
     return "other_active"
 
 
+_view_model: type[SessionView] | None = None
+
+
 def view_of(record: SessionRecord, liveness: Liveness) -> SessionView:
     """Build the tools' session view from a record and its liveness.
 
     ``record`` is a validated :class:`~.models.SessionRecord` and ``liveness``
     comes from :func:`assess`, so the view is built from them without a second
     validation (:meth:`~.models.SessionView.of_checked`, same result)."""
-    from .models import SessionView
+    global _view_model
+    if _view_model is None:  # imported on first use: the status line never builds views
+        from .models import SessionView
 
-    return SessionView.of_checked(
+        _view_model = SessionView
+    return _view_model.of_checked(
         {
             "session_id": record.session_id,
             "plan_id": record.plan_id,
