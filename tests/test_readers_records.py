@@ -195,6 +195,19 @@ def test_a_view_built_without_validation_equals_the_validated_one(
     assert built.model_fields_set == validated.model_fields_set
 
 
+def test_the_view_dates_normalised_without_validation_are_all_of_them() -> None:
+    """``of_checked`` normalises the fields typed ``ReplyDatetime``: a date field
+    added to the view must be added to its list."""
+    from mcp_server_heartbeat.domain import models
+
+    dated = {
+        name
+        for name, field in SessionView.model_fields.items()
+        if "_as_utc_ms" in repr(field.annotation)
+    }
+    assert dated == set(models._VIEW_DATES)
+
+
 # -- opening or adopting a record ----------------------------------------------
 
 
