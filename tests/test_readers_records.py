@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,8 @@ import pytest
 
 from conftest import HOST, T0, FakeClock, FakeProbe, ServiceFactory
 from mcp_server_heartbeat.cli import hooks, statusline
-from mcp_server_heartbeat.domain.liveness import Thresholds
-from mcp_server_heartbeat.domain.models import SessionRecord, Tags
+from mcp_server_heartbeat.domain.liveness import Liveness, Thresholds, view_of
+from mcp_server_heartbeat.domain.models import SessionRecord, SessionView, Tags
 from mcp_server_heartbeat.host.config import Flags, resolve_config
 from mcp_server_heartbeat.host.identity import observer_here, read_boot_id, read_pid_namespace
 from mcp_server_heartbeat.session import readers
@@ -140,6 +140,72 @@ def test_is_live_agrees_with_classify_without_probing_the_stale(probe: FakeProbe
         for r in records
         if readers.classify(r, T0, observer, probe, thresholds).status in readers.LIVE
     ] == live
+
+
+def _view_fields(record: SessionRecord, liveness: Liveness) -> dict[str, Any]:
+    fields = {name: getattr(record, name, None) for name in SessionView.model_fields}
+    fields.update(liveness._asdict())
+    return fields
+
+
+@pytest.mark.parametrize("status", ["active", "idle", "stale", "dead", "ended"])
+@pytest.mark.parametrize(
+    "record",
+    [
+        SessionRecord(session_id="bare"),
+        SessionRecord(
+            session_id="full", plan_id="p", branch="b", cwd="/w", worktree="/w", role="executor",
+            entrypoint="cli", agent_version="v", started_at=T0 - timedelta(hours=1),
+            last_heartbeat=T0, last_activity="s", last_call_at=T0, previous_session="o",
+            fencing_token=3, claimed_at=T0, host=HOST, pid=5, tags=Tags(kind="k", topics=["t"]),
+            ended_at=T0, end_reason="r",
+        ),
+        # The own record in memory: dates of the clock (microseconds), another zone.
+        SessionRecord(session_id="other tool", tags={"kind": "x", "other": 1}),
+        SessionRecord(session_id="own", tags={"kind": "x"}).model_copy(
+            update={
+                "tags": {"kind": "x"},
+                "last_call_at": T0.replace(microsecond=123456),
+                "started_at": T0.astimezone(timezone(timedelta(hours=2))),
+                "last_heartbeat": T0.replace(tzinfo=None),
+            }
+        ),
+    ],
+)  # fmt: skip
+def test_a_view_built_without_validation_equals_the_validated_one(
+    record: SessionRecord, status: str
+) -> None:
+    """``view_of`` builds views without a second validation (a listing builds one
+    per session); the result is the view validation builds, dates and "over"
+    rule (no health, no time to stale) included, and it dumps alike."""
+    liveness = Liveness(
+        status=status,  # type: ignore[arg-type]
+        health="warning",
+        heartbeat_age_s=61.5,
+        seconds_until_stale=238.5,
+        clock_skew_s=None,
+        process_alive=status != "dead",
+        relationship="other_active",
+    )
+    built = view_of(record, liveness)
+    validated = SessionView(**_view_fields(record, liveness))
+    assert built == validated
+    assert built.model_dump(mode="json") == validated.model_dump(mode="json")
+    assert built.model_dump_json() == validated.model_dump_json()
+    assert built.model_fields_set == validated.model_fields_set
+
+
+def test_the_view_dates_normalised_without_validation_are_all_of_them() -> None:
+    """``of_checked`` normalises the fields typed ``ReplyDatetime``: a date field
+    added to the view must be added to its list."""
+    from mcp_server_heartbeat.domain import models
+
+    dated = {
+        name
+        for name, field in SessionView.model_fields.items()
+        if "_as_utc_ms" in repr(field.annotation)
+    }
+    assert dated == set(models._VIEW_DATES)
 
 
 # -- opening or adopting a record ----------------------------------------------

@@ -37,7 +37,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from .clock import boottime_now
 
@@ -101,9 +101,9 @@ class Thresholds:
     idle_after: float = 600.0
 
 
-@dataclass(frozen=True)
-class Liveness:
-    """The computed part of a session view."""
+class Liveness(NamedTuple):
+    """The computed part of a session view (immutable; a named tuple, built once
+    per session of a listing)."""
 
     status: Status
     health: Health
@@ -176,7 +176,13 @@ def heartbeat_age(
     """``(age, skew)`` of the record's last heartbeat, in seconds (module doc:
     boot-time clock on the observer's boot, else UTC). Age is never negative;
     skew is set when the heartbeat lies in the reader's future."""
-    if same_boot_clock(record, observer):
+    return _heartbeat_age(record, now, observer, same_boot_clock(record, observer))
+
+
+def _heartbeat_age(
+    record: RecordLike, now: datetime, observer: Observer, same_clock: bool
+) -> tuple[float | None, float | None]:
+    if same_clock:
         assert observer.boottime is not None and record.last_heartbeat_boottime is not None
         delta = observer.boottime() - record.last_heartbeat_boottime
         if math.isfinite(delta):
@@ -185,19 +191,16 @@ def heartbeat_age(
 
 
 def _call_age(
-    record: RecordLike, now: datetime, observer: Observer, hb_age: float | None
+    record: RecordLike, now: datetime, same_clock: bool, hb_age: float | None
 ) -> float | None:
     """Seconds since the last tool call (drives ``idle``). On the observer's boot
-    it is the heartbeat's step-free age plus how long before that heartbeat the
-    call was, both stamped by the writer's one clock; else UTC."""
+    (``same_clock``: :func:`same_boot_clock`) it is the heartbeat's step-free
+    age plus how long before that heartbeat the call was, both stamped by the
+    writer's one clock; else UTC."""
     called = record.last_call_at or record.started_at
     if called is None:
         return None
-    if (
-        hb_age is not None
-        and record.last_heartbeat is not None
-        and same_boot_clock(record, observer)
-    ):
+    if same_clock and hb_age is not None and record.last_heartbeat is not None:
         return hb_age + max(0.0, (record.last_heartbeat - called).total_seconds())
     return age_seconds(now, called)[0]
 
@@ -247,12 +250,14 @@ def assess(
     thresholds: Thresholds = Thresholds(),
 ) -> Liveness:
     """Classify ``record`` as seen by ``observer`` at ``now`` (see module doc)."""
-    hb_age, skew = heartbeat_age(record, now, observer)
-    call_age = _call_age(record, now, observer, hb_age)
-    alive = None if record.ended_at is not None else process_alive(record, observer, probe)
+    same_clock = same_boot_clock(record, observer)
+    hb_age, skew = _heartbeat_age(record, now, observer, same_clock)
+    ended = record.ended_at is not None
+    call_age = None if ended else _call_age(record, now, same_clock, hb_age)
+    alive = None if ended else process_alive(record, observer, probe)
     stale = is_stale(hb_age, skew, thresholds)
     status: Status
-    if record.ended_at is not None:
+    if ended:
         status = "ended"
     elif alive is False:
         status = "dead"
@@ -304,38 +309,50 @@ def relationship_of(
     return "other_active"
 
 
-def view_of(record: SessionRecord, liveness: Liveness) -> SessionView:
-    """Build the tools' session view from a record and its liveness."""
-    from .models import SessionView
+_view_model: type[SessionView] | None = None
 
-    return SessionView(
-        session_id=record.session_id,
-        plan_id=record.plan_id,
-        branch=record.branch,
-        cwd=record.cwd,
-        worktree=record.worktree,
-        role=record.role,
-        entrypoint=record.entrypoint,
-        agent_version=record.agent_version,
-        started_at=record.started_at,
-        last_heartbeat=record.last_heartbeat,
-        last_activity=record.last_activity,
-        last_call_at=record.last_call_at,
-        previous_session=record.previous_session,
-        fencing_token=record.fencing_token,
-        claimed_at=record.claimed_at,
-        host=record.host,
-        pid=record.pid,
-        tags=record.tags,
-        status=liveness.status,
-        health=liveness.health,
-        heartbeat_age_s=liveness.heartbeat_age_s,
-        seconds_until_stale=liveness.seconds_until_stale,
-        clock_skew_s=liveness.clock_skew_s,
-        relationship=liveness.relationship,
-        process_alive=liveness.process_alive,
-        ended_at=record.ended_at,
-        end_reason=record.end_reason,
+
+def view_of(record: SessionRecord, liveness: Liveness) -> SessionView:
+    """Build the tools' session view from a record and its liveness.
+
+    ``record`` is a validated :class:`~.models.SessionRecord` and ``liveness``
+    comes from :func:`assess`, so the view is built from them without a second
+    validation (:meth:`~.models.SessionView.of_checked`, same result)."""
+    global _view_model
+    if _view_model is None:  # imported on first use: the status line never builds views
+        from .models import SessionView
+
+        _view_model = SessionView
+    return _view_model.of_checked(
+        {
+            "session_id": record.session_id,
+            "plan_id": record.plan_id,
+            "branch": record.branch,
+            "cwd": record.cwd,
+            "worktree": record.worktree,
+            "role": record.role,
+            "entrypoint": record.entrypoint,
+            "agent_version": record.agent_version,
+            "started_at": record.started_at,
+            "last_heartbeat": record.last_heartbeat,
+            "last_activity": record.last_activity,
+            "last_call_at": record.last_call_at,
+            "previous_session": record.previous_session,
+            "fencing_token": record.fencing_token,
+            "claimed_at": record.claimed_at,
+            "host": record.host,
+            "pid": record.pid,
+            "tags": record.tags,
+            "status": liveness.status,
+            "health": liveness.health,
+            "heartbeat_age_s": liveness.heartbeat_age_s,
+            "seconds_until_stale": liveness.seconds_until_stale,
+            "clock_skew_s": liveness.clock_skew_s,
+            "relationship": liveness.relationship,
+            "process_alive": liveness.process_alive,
+            "ended_at": record.ended_at,
+            "end_reason": record.end_reason,
+        }
     )
 
 

@@ -311,6 +311,42 @@ class SessionView(BaseModel):
             self.seconds_until_stale = None
         return self
 
+    @classmethod
+    def of_checked(cls, fields: dict[str, Any]) -> SessionView:
+        """The view ``SessionView(**fields)`` would build, without validating again.
+
+        For inputs already checked: the fields of a validated
+        :class:`SessionRecord` and a computed liveness (``liveness.view_of``).
+        ``fields`` must name every field (taken over, not copied). The rules
+        validation applies are applied here as well: reply dates become UTC at
+        millisecond precision (:data:`ReplyDatetime`; a stored record's dates
+        already are), and a session that is over gets no health and no time to
+        stale. About three times cheaper than validation (a listing of 10,000
+        sessions builds 10,000 views); ``tests/test_readers_records.py`` checks
+        both build equal views.
+        """
+        if fields["tags"] is not None and type(fields["tags"]) is not Tags:
+            return cls(**fields)  # free-form tags (a record of another tool): validated
+        for name in _VIEW_DATES:
+            moment = fields[name]
+            if moment is not None and (moment.microsecond % 1000 or moment.tzinfo is not UTC):
+                fields[name] = _as_utc_ms(moment)
+        if fields["status"] in OVER:
+            fields["health"] = None
+            fields["seconds_until_stale"] = None
+        view = _new_object(cls)
+        _set_attribute(view, "__dict__", fields)
+        _set_attribute(view, "__pydantic_fields_set__", set(fields))
+        _set_attribute(view, "__pydantic_extra__", None)
+        _set_attribute(view, "__pydantic_private__", None)
+        return view
+
+
+_VIEW_DATES = ("started_at", "last_heartbeat", "last_call_at", "claimed_at", "ended_at")
+"""The :data:`ReplyDatetime` fields of :class:`SessionView`."""
+_new_object = object.__new__
+_set_attribute = object.__setattr__
+
 
 class HeartbeatResult(BaseModel):
     """Result of ``heartbeat``: this session, and a claim loss not yet reported."""

@@ -53,7 +53,7 @@ from ..session.heartbeat import change_waiter, run_heartbeat, watch_parent
 from ..session.service import SessionService
 from ..session.wait_loop import wait_for_plan as wait_loop
 from .consent import claim_with_consent, declared_elicitation
-from .middleware import without_prompts
+from .middleware import listing_uncollected, without_prompts
 from .replies import sessions_text
 from .resources import NotFoundError, plan_json, session_json, sessions_json
 from .strict import HeartbeatServer, resource_not_found, strict_tool
@@ -191,7 +191,7 @@ def build_app(runtime: Runtime) -> MCPServer[Runtime]:
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         tools=_tools(tags_schema(runtime.service.tag_kinds if runtime.service else None)),
-        middleware=[without_prompts],
+        middleware=[without_prompts, listing_uncollected],
     )
     _register_resources(app, runtime)
     return app

@@ -15,11 +15,13 @@ the status line classifies plain records (``LightRecord``) through
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from ..domain.errors import InvalidInputError
+from ..domain.gcpause import collection_paused
 from ..domain.liveness import (
     Liveness,
     Observer,
@@ -129,13 +131,32 @@ def sessions_with_liveness(
             unless ``status="ended"`` asks for them.
 
     Each process is probed once per call (:class:`~mcp_server_heartbeat.domain.process.MemoProbe`),
-    ended records not at all.
+    ended records not at all; the observer's boot-time clock is read once per
+    call, like ``now`` (every age of one listing is measured from one instant).
 
     Returns:
         Views in the order of ``records`` (see :func:`by_status` to sort).
     """
+    with collection_paused():
+        return _views(
+            records, now, at_one_instant(observer), MemoProbe(probe), thresholds,
+            own, status, plan_id, branch, include_ended,
+        )  # fmt: skip
+
+
+def _views(
+    records: Iterable[SessionRecord],
+    now: datetime,
+    observer: Observer,
+    probe: ProcessProbe,
+    thresholds: Thresholds,
+    own: SessionRecord | None,
+    status: str | None,
+    plan_id: str | None,
+    branch: str | None,
+    include_ended: bool,
+) -> list[SessionView]:
     views = []
-    probe = MemoProbe(probe)
     for record in records:
         if own is not None and record.session_id == own.session_id:
             record = own
@@ -152,6 +173,17 @@ def sessions_with_liveness(
             continue
         views.append(view_of(record, liveness))
     return views
+
+
+def at_one_instant(observer: Observer) -> Observer:
+    """``observer`` with its boot-time clock read once: every call of the copy's
+    ``boottime`` answers that one reading (seconds). For a listing, whose wall
+    clock ``now`` is read once too; the same observer unchanged when it has no
+    boot-time clock."""
+    if observer.boottime is None:
+        return observer
+    reading = observer.boottime()
+    return dataclasses.replace(observer, boottime=lambda: reading)
 
 
 def by_status(views: Sequence[SessionView]) -> list[SessionView]:
@@ -253,6 +285,7 @@ __all__ = [
     "LIVE",
     "STATUSES",
     "WORKING_ELSEWHERE",
+    "at_one_instant",
     "by_status",
     "check_filters",
     "classify",

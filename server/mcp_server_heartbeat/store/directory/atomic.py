@@ -195,8 +195,16 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def read_guarded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+def read_guarded(path: Path | str, limit: int = MAX_FILE_BYTES, dir_fd: int | None = None) -> bytes:
     """Read a regular file without following links or blocking.
+
+    Args:
+        path: the file; with ``dir_fd``, its name in that open directory (one
+            lookup per file, and every file of a listing from the same directory).
+        limit: the largest size accepted, in bytes.
+
+    A file is read in one ``read`` of its size plus one byte (a short read is
+    the end of a regular file); only a file that grew since ``fstat`` needs more.
 
     Raises:
         FileNotFoundError: nothing at ``path``.
@@ -204,7 +212,7 @@ def read_guarded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
             a file over ``limit`` bytes, or an OS error; the message says which.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, _READ_FLAGS, dir_fd=dir_fd)
     except FileNotFoundError:
         raise
     except OSError as exc:
@@ -217,15 +225,18 @@ def read_guarded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
             raise UnreadableFile(f"not a regular file ({_kind(info.st_mode)})")
         if info.st_size > limit:
             raise UnreadableFile(f"too large ({info.st_size} bytes; the limit is {limit})")
-        chunks: list[bytes] = []
-        remaining = limit + 1
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 65536))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        data = b"".join(chunks)
+        wanted = info.st_size + 1
+        data = os.read(fd, wanted)
+        if len(data) == wanted:  # it grew since fstat: read on, up to the limit
+            chunks = [data]
+            remaining = limit + 1 - len(data)
+            while remaining > 0:
+                chunk = os.read(fd, min(remaining, 65536))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+            data = b"".join(chunks)
         if len(data) > limit:
             raise UnreadableFile(f"too large (over {limit} bytes)")
         return data
@@ -233,6 +244,9 @@ def read_guarded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
         raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from exc
     finally:
         os.close(fd)
+
+
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 def _kind(mode: int) -> str:

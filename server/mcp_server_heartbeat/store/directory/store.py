@@ -41,6 +41,7 @@ from pydantic import BaseModel, ValidationError
 
 from ...domain.clock import Clock, utc_now
 from ...domain.errors import StoreBusyError, StoreError
+from ...domain.gcpause import collection_paused
 from ...domain.models import ClaimRecord, Event, SessionRecord, Unreadable
 from ...domain.validation import describe_validation_error
 from ..names import safe_stem
@@ -264,36 +265,27 @@ class DirectoryStore:
         records: list[SessionRecord] = []
         unreadable: list[Unreadable] = []
         try:
-            names = sorted(
-                entry.name
-                for entry in os.scandir(self.directory)
-                if entry.name.endswith(".json") and not entry.name.startswith(".")
-            )
+            # One descriptor for the listing: each file is opened by name in it
+            # (no path resolved per file; every file from the same directory).
+            directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except FileNotFoundError:
             return records, unreadable
         except OSError as exc:
-            raise StoreError(
-                f"cannot list the heartbeat directory {self.directory}: {exc.strerror or exc}"
-            ) from exc
-        for name in names:
-            stem = name[: -len(".json")]
+            raise _unlistable(self.directory, exc) from exc
+        try:
             try:
-                safe_stem(stem, "file name")
-                record = _load(self.directory / name, SessionRecord)
-            except FileNotFoundError:
-                continue  # removed between the scan and the read
-            except (UnreadableFile, ValueError) as exc:
-                unreadable.append(Unreadable(file=name, reason=str(exc)))
-                continue
-            if record.session_id != stem:
-                unreadable.append(
-                    Unreadable(
-                        file=name,
-                        reason=f"session_id {record.session_id!r} does not match the file name",
+                with os.scandir(directory) as entries:
+                    names = sorted(
+                        entry.name
+                        for entry in entries
+                        if entry.name.endswith(".json") and not entry.name.startswith(".")
                     )
-                )
-                continue
-            records.append(record)
+            except OSError as exc:
+                raise _unlistable(self.directory, exc) from exc
+            with collection_paused():
+                records, unreadable = _read_records(directory, names)
+        finally:
+            os.close(directory)
         return records, unreadable
 
     def delete_session(self, session_id: str) -> bool:
@@ -474,13 +466,48 @@ def _dump(model: BaseModel) -> bytes:
     return (model.model_dump_json(indent=2) + "\n").encode()
 
 
+def _read_records(directory: int, names: list[str]) -> tuple[list[SessionRecord], list[Unreadable]]:
+    """The session records among ``names`` in the open ``directory``, and the
+    files that are not one (:meth:`DirectoryStore.list_sessions`)."""
+    records: list[SessionRecord] = []
+    unreadable: list[Unreadable] = []
+    for name in names:
+        stem = name[:-5]  # without ".json"
+        try:
+            safe_stem(stem, "file name")
+            record = _parse(read_guarded(name, dir_fd=directory), SessionRecord)
+        except FileNotFoundError:
+            continue  # removed between the scan and the read
+        except (UnreadableFile, ValueError) as exc:
+            unreadable.append(Unreadable(file=name, reason=str(exc)))
+            continue
+        if record.session_id != stem:
+            unreadable.append(
+                Unreadable(
+                    file=name,
+                    reason=f"session_id {record.session_id!r} does not match the file name",
+                )
+            )
+            continue
+        records.append(record)
+    return records, unreadable
+
+
+def _unlistable(directory: Path, exc: OSError) -> StoreError:
+    return StoreError(f"cannot list the heartbeat directory {directory}: {exc.strerror or exc}")
+
+
 def _load(path: Path, model: type[M]) -> M:
-    """Read and validate one JSON file. Raises FileNotFoundError, UnreadableFile, ValueError.
+    """Read and validate one JSON file. Raises FileNotFoundError, UnreadableFile, ValueError."""
+    return _parse(read_guarded(path), model)
+
+
+def _parse(raw: bytes, model: type[M]) -> M:
+    """Validate one file's bytes as ``model``. Raises UnreadableFile, ValueError.
 
     A well-formed file is parsed and validated in one pass from its bytes
     (``model_validate_json``); only a file that fails is parsed again step by
     step, to say exactly what is wrong with it."""
-    raw = read_guarded(path)
     try:
         return model.model_validate_json(raw)
     except (ValueError, OverflowError, RecursionError):
