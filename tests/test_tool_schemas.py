@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from mcp_server_heartbeat.mcp import schema_file, schemas
-from mcp_server_heartbeat.mcp.server import TAGS_SCHEMA, _tools, tags_schema
+from mcp_server_heartbeat.mcp.tools import TAGS_SCHEMA, build_tools, tags_schema
 
 
 def test_the_committed_schemas_are_what_the_models_generate():
@@ -23,8 +23,8 @@ def test_the_committed_schemas_are_what_the_models_generate():
 def test_tools_from_the_file_equal_tools_generated_now(kinds):
     tags = TAGS_SCHEMA if kinds is None else tags_schema(kinds)
     with schemas.generating():
-        fresh = {tool.name: tool for tool in _tools(tags)}
-    built = {tool.name: tool for tool in _tools(tags)}
+        fresh = {tool.name: tool for tool in build_tools(tags)}
+    built = {tool.name: tool for tool in build_tools(tags)}
     assert built.keys() == fresh.keys()
     for name, tool in built.items():
         assert tool.parameters == fresh[name].parameters, name
@@ -41,7 +41,7 @@ def test_tools_from_the_file_equal_tools_generated_now(kinds):
 
 
 def test_every_tool_is_in_the_file_and_current():
-    for tool in _tools(TAGS_SCHEMA):
+    for tool in build_tools(TAGS_SCHEMA):
         digest = tool.fn_metadata.fingerprint
         assert digest is not None and schemas.cached(tool.name, digest) is not None, tool.name
 
@@ -50,9 +50,9 @@ def test_a_changed_tool_is_not_served_from_the_file(monkeypatch):
     """A tool whose code changed since the file was generated gets fresh schemas."""
     from mcp_server_heartbeat.domain.models import ClaimResult
 
-    before = {tool.name: tool for tool in _tools(TAGS_SCHEMA)}["claim_plan"]
+    before = {tool.name: tool for tool in build_tools(TAGS_SCHEMA)}["claim_plan"]
     monkeypatch.setattr(ClaimResult, "__doc__", "Changed since the file was generated.")
-    after = {tool.name: tool for tool in _tools(TAGS_SCHEMA)}["claim_plan"]
+    after = {tool.name: tool for tool in build_tools(TAGS_SCHEMA)}["claim_plan"]
     assert after.fn_metadata.fingerprint != before.fn_metadata.fingerprint
     assert schemas.cached("claim_plan", after.fn_metadata.fingerprint) is None
     assert after.output_schema["description"] == "Changed since the file was generated."
@@ -61,8 +61,8 @@ def test_a_changed_tool_is_not_served_from_the_file(monkeypatch):
 def test_fingerprints_are_stable_across_processes():
     """No object address or other per-process value leaks into a fingerprint."""
     code = (
-        "from mcp_server_heartbeat.mcp.server import TAGS_SCHEMA, _tools\n"
-        "print({t.name: t.fn_metadata.fingerprint for t in _tools(TAGS_SCHEMA)})"
+        "from mcp_server_heartbeat.mcp.tools import TAGS_SCHEMA, build_tools\n"
+        "print({t.name: t.fn_metadata.fingerprint for t in build_tools(TAGS_SCHEMA)})"
     )
     runs = {
         subprocess.run(
@@ -72,5 +72,5 @@ def test_fingerprints_are_stable_across_processes():
     }
     assert len(runs) == 1
     assert runs.pop().strip() == repr(
-        {t.name: t.fn_metadata.fingerprint for t in _tools(TAGS_SCHEMA)}
+        {t.name: t.fn_metadata.fingerprint for t in build_tools(TAGS_SCHEMA)}
     )

@@ -40,7 +40,7 @@ round trips instead of a request mid-call; this server does not ask that way
 yet: a forced takeover there is ``unavailable`` to ask, so it changes nothing."""
 
 Run = Callable[[Callable[[SessionService], Any]], Any]
-"""Runs one service operation as a tool does (``server._call``)."""
+"""Runs one service operation as a tool does (``tools._call``)."""
 
 
 def declared_elicitation(ctx: Context) -> bool:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from .schemas import SCHEMA_FILE, generating, render, schemas_of
-from .server import TAGS_SCHEMA, _tools
+from .tools import TAGS_SCHEMA, build_tools
 
 
 def generate() -> dict[str, dict[str, Any]]:
     """The schema file's content as the current models generate it (the file is ignored)."""
     with generating():
-        return schemas_of(_tools(TAGS_SCHEMA))
+        return schemas_of(build_tools(TAGS_SCHEMA))
 
 
 def main() -> None:
