@@ -20,7 +20,6 @@ from ..domain.errors import ConfigError, HeartbeatError, InvalidInputError, Stor
 from ..domain.liveness import Observer, Thresholds
 from ..host.config import Config, Flags, resolve_config
 from ..host.probe import ProcessProbe, probe_process
-from ..session.observe import observer_from_env
 from ..store import Store, open_store
 from . import EXIT_ERROR, EXIT_OK, EXIT_USAGE, PROG
 from .args import flags_of
@@ -54,8 +53,10 @@ def open_reader(
     Raises:
         ConfigError: a bad setting.
     """
+    from ..session.observe import observer_from_env
+
     env = os.environ if env is None else env
-    config = resolve_config(flags or flags_of(args), env, cwd or Path.cwd())
+    config = reader_config(args, env, cwd, flags)
     store = open_store(config)
     return Reader(
         config=config,
@@ -65,6 +66,21 @@ def open_reader(
         clock=store.now,  # liveness is judged with the store's clock
         probe=probe_process,
     )
+
+
+def reader_config(
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    flags: Flags | None = None,
+) -> Config:
+    """The configuration a command reads with, resolved as the server does.
+
+    Raises:
+        ConfigError: a bad setting.
+    """
+    env = os.environ if env is None else env
+    return resolve_config(flags or flags_of(args), env, cwd or Path.cwd())
 
 
 def guarded(command: str, body: Callable[[], int], err: TextIO | None = None) -> int:
@@ -145,6 +161,7 @@ __all__ = [
     "guarded",
     "open_reader",
     "paint",
+    "reader_config",
     "table",
     "use_colour",
 ]
