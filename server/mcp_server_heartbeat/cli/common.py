@@ -7,13 +7,12 @@ configuration and names the directory, it never creates it.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ..domain.clock import Clock
 from ..domain.errors import ConfigError, HeartbeatError, InvalidInputError, StoreError
@@ -22,7 +21,9 @@ from ..host.config import Config, Flags, resolve_config
 from ..host.probe import ProcessProbe, probe_process
 from ..store import Store, open_store
 from . import EXIT_ERROR, EXIT_OK, EXIT_USAGE, PROG
-from .args import flags_of
+
+if TYPE_CHECKING:  # status's table reads its flags without the parser
+    import argparse
 
 
 @dataclass
@@ -79,8 +80,12 @@ def reader_config(
     Raises:
         ConfigError: a bad setting.
     """
+    if flags is None:
+        from .args import flags_of
+
+        flags = flags_of(args)
     env = os.environ if env is None else env
-    return resolve_config(flags or flags_of(args), env, cwd or Path.cwd())
+    return resolve_config(flags, env, cwd or Path.cwd())
 
 
 def guarded(command: str, body: Callable[[], int], err: TextIO | None = None) -> int:

@@ -12,12 +12,11 @@ report unreadable files and the lock's holder: the same table either way.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -26,8 +25,11 @@ from ..session.shortids import short_ids
 from . import EXIT_OK
 from .common import guarded, open_reader, reader_config, table, use_colour
 
-if TYPE_CHECKING:  # the table's path does not load pydantic
+if TYPE_CHECKING:  # the table's path loads neither pydantic nor the argument parser
+    import argparse
+
     from ..domain.liveness import Liveness
+    from ..host.config import Flags
     from ..host.probe import ProcessProbe
     from ..session.observe import Snapshot
 
@@ -35,6 +37,59 @@ LOCK_WAIT_S = 0.5
 """Seconds ``status`` waits before it reports the directory lock's holder: a lock
 held that long is not a claim in progress (those take milliseconds). A stopped
 holder is reported at once."""
+
+
+def main(words: Sequence[str]) -> int:
+    """``mcp-server-heartbeat status [FLAGS]`` from the entry point (``words``: the
+    arguments after ``status``). Only configuration flags (as the status line
+    reads them: :func:`~.statusline.given_flags`) and ``--all``: the table from
+    plain JSON when :func:`plain_snapshot` can read it, with neither the argument
+    parser nor pydantic loaded. Anything else (``--json``, ``--help``, an
+    abbreviation, an error to report), or a directory the store must read,
+    goes through the parser as every other command."""
+    args = given_args(words)
+    if args is not None:
+        lines: list[str] | None = None
+
+        def body() -> int:
+            nonlocal lines
+            lines = plain_lines(args, use_colour(sys.stdout), os.environ)
+            return EXIT_OK
+
+        code = guarded("status", body)
+        if code != EXIT_OK:
+            return code
+        if lines is not None:
+            sys.stdout.write("\n".join(lines) + "\n")
+            return EXIT_OK
+    from .main import main as cli_main
+
+    return cli_main(["status", *words])
+
+
+def given_args(words: Sequence[str]) -> Any:
+    """The flags of ``status`` in ``words`` when they are configuration flags
+    spelt in full and ``--all`` (an object with the parser's attributes, ``json``
+    false), else None."""
+    from .statusline import given_flags
+
+    rest = [word for word in words if word != "--all"]
+    args: Any = given_flags(rest)
+    if args is None:
+        return None
+    args.all = len(rest) != len(words)
+    args.json = False
+    return args
+
+
+def _flags(args: Any) -> Flags:
+    """The configuration flags given: from the parser's namespace or :func:`given_args`
+    (a flag not given is absent or None)."""
+    from dataclasses import fields
+
+    from ..host.config import Flags
+
+    return Flags(**{field.name: getattr(args, field.name, None) for field in fields(Flags)})
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -74,37 +129,76 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 class PlainSession:
-    """A session row of the table: the record's shown fields and its liveness
-    (the fields of :class:`~mcp_server_heartbeat.domain.models.SessionView` the
-    table reads, with the same rule: no health or time to stale once over)."""
+    """A session read from plain JSON: what the liveness rules read of its record
+    (a :class:`~mcp_server_heartbeat.domain.liveness.RecordLike`, datetimes aware
+    UTC, as the store's model gives them) and, once judged, the fields of
+    :class:`~mcp_server_heartbeat.domain.models.SessionView` the table shows,
+    with its rule: no health or time to stale once over (ended or dead)."""
 
     __slots__ = (
+        "boot_id",
         "branch",
+        "client_pid",
+        "ended_at",
         "health",
         "heartbeat_age_s",
+        "host",
         "last_activity",
+        "last_call_at",
+        "last_heartbeat",
+        "last_heartbeat_boottime",
+        "pid",
+        "pid_namespace",
+        "pid_start_ticks",
+        "pid_started_at",
         "plan_id",
         "relationship",
         "role",
         "seconds_until_stale",
         "session_id",
+        "started_at",
         "status",
+        "time_namespace",
         "worktree",
     )
 
-    def __init__(self, record: Mapping[str, Any], liveness: Liveness) -> None:
-        over = liveness.status in ("ended", "dead")
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        """``record``: a session record :func:`~mcp_server_heartbeat.store.read_plain_records`
+        returned (its fields checked there)."""
+        get = record.get
         self.session_id: str = record["session_id"]
-        self.plan_id: str | None = record.get("plan_id")
-        self.branch: str | None = record.get("branch")
-        self.worktree: str | None = record.get("worktree")
-        self.role: str | None = record.get("role")
-        self.last_activity: str | None = record.get("last_activity")
+        self.host: str | None = get("host")
+        self.pid: int | None = get("pid")
+        self.pid_started_at = _utc(get("pid_started_at"))
+        self.pid_start_ticks: int | None = get("pid_start_ticks")
+        self.client_pid: int | None = get("client_pid")
+        self.started_at = _utc(get("started_at"))
+        self.last_heartbeat = _utc(get("last_heartbeat"))
+        self.last_call_at = _utc(get("last_call_at"))
+        self.ended_at = _utc(get("ended_at"))
+        self.boot_id: str | None = get("boot_id")
+        self.pid_namespace: str | None = get("pid_namespace")
+        self.time_namespace: str | None = get("time_namespace")
+        boottime = get("last_heartbeat_boottime")
+        self.last_heartbeat_boottime = None if boottime is None else float(boottime)
+        self.plan_id: str | None = get("plan_id")
+        self.branch: str | None = get("branch")
+        self.worktree: str | None = get("worktree")
+        self.role: str | None = get("role")
+        self.last_activity: str | None = get("last_activity")
+
+    def judge(self, liveness: Liveness) -> None:
+        """Take the session's liveness (:func:`~mcp_server_heartbeat.session.readers.classify`)."""
+        over = liveness.status in ("ended", "dead")
         self.status: str = liveness.status
         self.health: str | None = None if over else liveness.health
         self.heartbeat_age_s: float | None = liveness.heartbeat_age_s
         self.seconds_until_stale: float | None = None if over else liveness.seconds_until_stale
         self.relationship: str = liveness.relationship
+
+
+def _utc(text: str | None) -> datetime | None:
+    return None if text is None else parse_utc(text)
 
 
 class PlainClaim:
@@ -172,9 +266,8 @@ def plain_snapshot(
     from ..host.probe import probe_process
     from ..session import readers
     from ..store import read_plain_records
-    from .statusline import LightRecord
 
-    config = reader_config(args, env)
+    config = reader_config(args, env, flags=_flags(args))
     now = clock()  # the directory store's clock
     found = read_plain_records(config)
     if found is None:
@@ -185,13 +278,9 @@ def plain_snapshot(
     )
     thresholds = config.thresholds
     probe = MemoProbe(probe or probe_process)
-    views = [
-        PlainSession(
-            record,
-            readers.classify(LightRecord.of(record), now, observer, probe, thresholds),
-        )
-        for record in records
-    ]
+    views = [PlainSession(record) for record in records]
+    for view in views:
+        view.judge(readers.classify(view, now, observer, probe, thresholds))
     by_id = {view.session_id: view for view in views}
     if not args.all:
         views = [view for view in views if view.status != "ended"]
@@ -315,4 +404,4 @@ def _stale_in(view: Any) -> str:
     return f"{view.seconds_until_stale:.0f}s"
 
 
-__all__ = ["PlainSnapshot", "plain_snapshot", "render", "run"]
+__all__ = ["PlainSnapshot", "given_args", "main", "plain_snapshot", "render", "run"]

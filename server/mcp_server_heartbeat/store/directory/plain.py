@@ -33,6 +33,7 @@ _TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
 )
 """Timestamps both ``datetime.fromisoformat`` and pydantic read the same way."""
+_MATCH_TIME = _TIME.fullmatch
 _INT_LIMIT = 2**63
 
 _RECORD_STR = (
@@ -154,7 +155,9 @@ def _read(path: str) -> bytes | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
             return None
-        data = os.read(fd, MAX_FILE_BYTES + 1)
+        data = os.read(fd, info.st_size + 1)
+        if len(data) <= info.st_size:  # a short read of a regular file: its end
+            return data
         while len(data) <= MAX_FILE_BYTES and (chunk := os.read(fd, MAX_FILE_BYTES + 1)):
             data += chunk
         return None if len(data) > MAX_FILE_BYTES else data
@@ -183,22 +186,30 @@ def _locked(device: int, inode: int) -> bool:
 def _plain_record(record: dict[str, Any]) -> bool:
     """True when ``record`` is a session record the store reads field for field
     as this dict says (extra fields are kept by the store and ignored here)."""
-    if not isinstance(record.get("session_id"), str):
+    get = record.get
+    if type(get("session_id")) is not str:
         return False
     if "schema_version" in record and not _is_int(record["schema_version"]):
         return False
-    if not all(_opt_str(record.get(name)) for name in _RECORD_STR):
-        return False
-    if not all(_opt_int(record.get(name)) for name in _RECORD_INT):
-        return False
-    if not all(_opt_float(record.get(name)) for name in _RECORD_FLOAT):
-        return False
-    if not all(_opt_time(record.get(name)) for name in _RECORD_TIME):
-        return False
-    tags = record.get("tags")
+    for name in _RECORD_STR:
+        value = get(name)
+        if value is not None and type(value) is not str:
+            return False
+    for name in _RECORD_INT:
+        value = get(name)
+        if value is not None and not _is_int(value):
+            return False
+    for name in _RECORD_FLOAT:
+        if not _opt_float(get(name)):
+            return False
+    for name in _RECORD_TIME:
+        value = get(name)
+        if value is not None and not _is_time(value):
+            return False
+    tags = get("tags")
     if tags is not None and not isinstance(tags, dict):
         return False
-    lost = record.get("claim_lost")
+    lost = get("claim_lost")
     return lost is None or _plain_claim_lost(lost)
 
 
@@ -247,7 +258,7 @@ def _plain_ledger(ledger: dict[str, Any]) -> bool:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < _INT_LIMIT
+    return type(value) is int and -_INT_LIMIT < value < _INT_LIMIT
 
 
 def _opt_str(value: Any) -> bool:
@@ -267,9 +278,11 @@ def _opt_float(value: Any) -> bool:
 
 
 def _opt_time(value: Any) -> bool:
-    if value is None:
-        return True
-    if not isinstance(value, str) or _TIME.fullmatch(value) is None:
+    return value is None or _is_time(value)
+
+
+def _is_time(value: Any) -> bool:
+    if type(value) is not str or _MATCH_TIME(value) is None:
         return False
     try:
         datetime.fromisoformat(value)
