@@ -194,7 +194,7 @@ def test_a_database_store_goes_to_the_store(tmp_path: Path) -> None:
     assert plain_snapshot(args, {}) is None
 
 
-HEAVY = ("pydantic", "mcp", "pydantic_core", "anyio", "psycopg")
+HEAVY = ("pydantic", "mcp", "pydantic_core", "anyio", "psycopg", "argparse", "logging")
 
 
 def loaded_by_status(root: Path, *flags: str) -> tuple[str, set[str]]:
@@ -238,5 +238,43 @@ def test_the_status_table_loads_neither_pydantic_nor_the_sdk(world: Path) -> Non
 
 def test_status_json_still_goes_through_the_models(world: Path) -> None:
     out, loaded = loaded_by_status(world, "--json")
-    assert "pydantic" in loaded and "mcp" not in loaded
+    assert {"pydantic", "argparse"} <= loaded and "mcp" not in loaded
     assert json.loads(out)["exists"] is True
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        [],
+        ["--all"],
+        ["--dir", "x", "--all", "--root=/r", "--dir=y"],
+        ["--all", "--all", "--scope", "worktree", "--session-id", "s-1"],
+        ["--stale-after", "90", "--idle-after=30", "--interval", "5", "--store", "directory"],
+    ],
+)
+def test_the_table_reads_its_flags_as_the_parser_does(words: list[str]) -> None:
+    from mcp_server_heartbeat.cli.status import _flags, given_args
+
+    parsed = build_parser().parse_args(["status", *words])
+    given = given_args(words)
+    assert given is not None
+    assert (_flags(given), given.all, given.json) == (_flags(parsed), parsed.all, parsed.json)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["--json"],
+        ["--al"],
+        ["--all=1"],
+        ["--dir"],
+        ["--dir", "--all"],
+        ["--scope", "nowhere"],
+        ["--help"],
+        ["extra"],
+    ],
+)
+def test_anything_else_goes_to_the_parser(words: list[str]) -> None:
+    from mcp_server_heartbeat.cli.status import given_args
+
+    assert given_args(words) is None
