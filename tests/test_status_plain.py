@@ -134,6 +134,8 @@ POISONS: dict[str, Callable[[Path], None]] = {
     "an impossible date": _edit("last_heartbeat", "2026-13-40T23:10:24Z"),
     "a timestamp as a number": _edit("started_at", 1_790_000_000),
     "a non-ASCII digit": _edit("started_at", "\uff12026-11-20T23:10:24Z"),
+    "a timestamp past year 9999 in UTC": _edit("last_heartbeat", "9999-12-31T23:59:59-01:00"),
+    "a timestamp before year 1 in UTC": _edit("started_at", "0001-01-01T00:00:00+01:00"),
     "tags as a list": _edit("tags", ["x"]),
     "claim_lost without its fields": _edit("claim_lost", {"plan_id": "x"}),
     "claim_lost not an object": _edit("claim_lost", "lost"),

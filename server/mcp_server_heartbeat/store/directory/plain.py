@@ -20,7 +20,7 @@ import math
 import os
 import re
 import stat
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ...domain.validation import is_id
@@ -285,8 +285,8 @@ def _is_time(value: Any) -> bool:
     if type(value) is not str or _MATCH_TIME(value) is None:
         return False
     try:
-        datetime.fromisoformat(value)
-    except ValueError:
+        datetime.fromisoformat(value).astimezone(UTC)  # as the model normalises it
+    except (ValueError, OverflowError):
         return False
     return True
 
