@@ -2,7 +2,7 @@
 plans at a glance (the heartbeat manager's active-sessions view).
 
 The table of a heartbeat directory is built from the files read as plain JSON
-(:func:`~mcp_server_heartbeat.store.directory.plain.read_plain`) and classified
+(:func:`~mcp_server_heartbeat.store.read_plain_records`) and classified
 by the one reader's rules (:func:`~mcp_server_heartbeat.session.readers.classify`,
 each process probed once), without pydantic. When that read declines (a file
 it cannot vouch for, the lock held, no directory, a database store) and for
@@ -272,7 +272,7 @@ def plain_snapshot(
     found = read_plain_records(config)
     if found is None:
         return None
-    records, ledgers = found
+    location, records, ledgers = found
     observer = observer_here(
         getattr(args, "session_id", None) or env.get("CLAUDE_CODE_SESSION_ID") or None
     )
@@ -289,9 +289,7 @@ def plain_snapshot(
         for ledger in ledgers
         if ledger.get("holder") is not None
     ]
-    return PlainSnapshot(
-        str(config.dir_path), thresholds.stale_after, readers.by_status(views), claims
-    )
+    return PlainSnapshot(location, thresholds.stale_after, readers.by_status(views), claims)
 
 
 def plain_lines(args: argparse.Namespace, colour: bool, env: Mapping[str, str]) -> list[str] | None:

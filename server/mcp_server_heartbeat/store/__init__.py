@@ -370,8 +370,10 @@ def open_light_reader(config: Config, url: str | None = None) -> LightReader:
 
 def read_plain_records(
     config: Config,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
-    """Every session record and claim ledger of the configured heartbeat
+) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """``(location, records, ledgers)``: the store's location (as
+    :meth:`Store.location` names it) and every session record and claim ledger
+    of the configured heartbeat
     directory as plain dicts, without pydantic and without the lock, when each
     file is plainly one the store reads the same way
     (:func:`~.directory.plain.read_plain`); None when the store itself must read
@@ -381,7 +383,8 @@ def read_plain_records(
         return None
     from .directory.plain import read_plain
 
-    return read_plain(config.dir_path)
+    found = read_plain(config.dir_path)
+    return None if found is None else (str(config.dir_path), *found)
 
 
 def _unknown(url: str, scheme: str) -> Any:
