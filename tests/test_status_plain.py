@@ -280,3 +280,56 @@ def test_anything_else_goes_to_the_parser(words: list[str]) -> None:
     from mcp_server_heartbeat.cli.status import given_args
 
     assert given_args(words) is None
+
+
+def _reference_short_ids(session_ids: list[str | None]) -> Callable[[str | None], str]:
+    """short_ids as first written: every neighbour compared character by character."""
+    ids = sorted({sid for sid in session_ids if sid is not None})
+    lengths: dict[str, int] = {}
+    for index, sid in enumerate(ids):
+        common = 0
+        for neighbour in ids[max(0, index - 1) : index] + ids[index + 1 : index + 2]:
+            shared = 0
+            for a, b in zip(sid, neighbour, strict=False):
+                if a != b:
+                    break
+                shared += 1
+            common = max(common, shared)
+        lengths[sid] = max(8, common + 1)
+    fallback = max(lengths.values(), default=8)
+    return lambda sid: "-" if sid is None else sid[: lengths.get(sid, fallback)]
+
+
+def test_short_ids_are_those_of_the_character_by_character_rule() -> None:
+    import random
+
+    from mcp_server_heartbeat.session.shortids import short_ids
+
+    rng = random.Random(13)
+    for _ in range(200):
+        ids: list[str | None] = [
+            "".join(rng.choice("ab-1") for _ in range(rng.randint(1, 14)))
+            for _ in range(rng.randint(0, 12))
+        ]
+        ids.append(None)
+        fast, slow = short_ids(ids), _reference_short_ids(ids)
+        for sid in [*ids, "abab", "zzzzzzzzzzzz"]:
+            assert fast(sid) == slow(sid), (ids, sid)
+
+
+def test_a_plain_table_is_the_painted_table_without_colour() -> None:
+    from mcp_server_heartbeat.cli.common import paint, table
+
+    headers = ["A", "LONGER", "C"]
+    rows = [["x", "y", ""], ["a long cell", "", "z  "], ["", "b", "cc"]]
+    expected_lines = [
+        "  ".join(
+            paint(h.ljust(w), "bold", False) for h, w in zip(headers, [11, 6, 3], strict=True)
+        )
+    ]
+    for row in rows:
+        expected_lines.append(
+            "  ".join(c.ljust(w) for c, w in zip(row, [11, 6, 3], strict=True)).rstrip()
+        )
+    assert table(headers, rows, None, False) == [line.rstrip() for line in expected_lines]
+    assert table(headers, [], None, False) == ["A  LONGER  C"]

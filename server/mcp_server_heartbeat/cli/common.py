@@ -143,12 +143,20 @@ def table(
 ) -> list[str]:
     """Left-aligned columns separated by two spaces; styles apply per cell."""
     widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
+    if all(len(row) == len(headers) for row in rows):
+        for i, column in enumerate(zip(*rows, strict=True)):
+            widths[i] = max(widths[i], *map(len, column))
+    else:
+        for row in rows:
+            for i, cell in enumerate(row):
+                widths[i] = max(widths[i], len(cell))
     lines = [
         "  ".join(paint(h.ljust(w), "bold", colour) for h, w in zip(headers, widths, strict=True))
     ]
+    if not colour:  # the same cells, without a paint call each
+        for row in rows:
+            lines.append("  ".join(map(str.ljust, row, widths)).rstrip())
+        return [line.rstrip() for line in lines]
     for r, row in enumerate(rows):
         cells = []
         for i, cell in enumerate(row):

@@ -25,7 +25,10 @@ def short_ids(session_ids: Iterable[str | None]) -> Callable[[str | None], str]:
     lengths: dict[str, int] = {}
     for index, sid in enumerate(ids):
         common = 0
+        head = sid[:SHORT_ID_CHARS]
         for neighbour in ids[max(0, index - 1) : index] + ids[index + 1 : index + 2]:
+            if neighbour[:SHORT_ID_CHARS] != head:
+                continue  # they differ within 8 characters: 8 are enough
             shared = 0
             for a, b in zip(sid, neighbour, strict=False):
                 if a != b:
