@@ -198,7 +198,16 @@ class PlainSession:
 
 
 def _utc(text: str | None) -> datetime | None:
-    return None if text is None else parse_utc(text)
+    if text is None:
+        return None
+    found = _PARSED.get(text)
+    if found is None:
+        found = _PARSED[text] = parse_utc(text)
+    return found
+
+
+_PARSED: dict[str, datetime] = {}
+"""Timestamps already parsed by this command (a record's times often repeat)."""
 
 
 class PlainClaim:

@@ -282,13 +282,23 @@ def _opt_time(value: Any) -> bool:
 
 
 def _is_time(value: Any) -> bool:
-    if type(value) is not str or _MATCH_TIME(value) is None:
+    if type(value) is not str:
+        return False
+    if value in _GOOD_TIMES:  # a record's times often repeat (last call, heartbeat, claim)
+        return True
+    if _MATCH_TIME(value) is None:
         return False
     try:
         datetime.fromisoformat(value).astimezone(UTC)  # as the model normalises it
     except (ValueError, OverflowError):
         return False
+    if len(_GOOD_TIMES) < _GOOD_TIMES_MAX:
+        _GOOD_TIMES.add(value)
     return True
+
+
+_GOOD_TIMES: set[str] = set()
+_GOOD_TIMES_MAX = 65536
 
 
 __all__ = ["read_plain"]
