@@ -13,7 +13,8 @@ def main() -> None:
 
     ``statusline`` with no flags or only configuration flags (run on every
     status-line refresh) goes straight to its command, without the argument
-    parser and the server's imports.
+    parser and the server's imports; ``status`` reads its flags the same way when
+    it can (:func:`~.cli.status.main`).
     """
     if sys.argv[1:2] == ["statusline"]:
         from .cli.statusline import given_flags
@@ -21,6 +22,10 @@ def main() -> None:
 
         if given_flags(sys.argv[2:]) is not None:
             sys.exit(statusline_main(sys.argv[2:]))
+    if sys.argv[1:2] == ["status"]:
+        from .cli.status import main as status_main
+
+        sys.exit(status_main(sys.argv[2:]))
     from .cli.main import main as cli_main
 
     sys.exit(cli_main())

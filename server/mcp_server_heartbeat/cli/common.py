@@ -7,23 +7,23 @@ configuration and names the directory, it never creates it.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ..domain.clock import Clock
 from ..domain.errors import ConfigError, HeartbeatError, InvalidInputError, StoreError
 from ..domain.liveness import Observer, Thresholds
 from ..host.config import Config, Flags, resolve_config
 from ..host.probe import ProcessProbe, probe_process
-from ..session.observe import observer_from_env
 from ..store import Store, open_store
 from . import EXIT_ERROR, EXIT_OK, EXIT_USAGE, PROG
-from .args import flags_of
+
+if TYPE_CHECKING:  # status's table reads its flags without the parser
+    import argparse
 
 
 @dataclass
@@ -54,8 +54,10 @@ def open_reader(
     Raises:
         ConfigError: a bad setting.
     """
+    from ..session.observe import observer_from_env
+
     env = os.environ if env is None else env
-    config = resolve_config(flags or flags_of(args), env, cwd or Path.cwd())
+    config = reader_config(args, env, cwd, flags)
     store = open_store(config)
     return Reader(
         config=config,
@@ -65,6 +67,25 @@ def open_reader(
         clock=store.now,  # liveness is judged with the store's clock
         probe=probe_process,
     )
+
+
+def reader_config(
+    args: argparse.Namespace,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    flags: Flags | None = None,
+) -> Config:
+    """The configuration a command reads with, resolved as the server does.
+
+    Raises:
+        ConfigError: a bad setting.
+    """
+    if flags is None:
+        from .args import flags_of
+
+        flags = flags_of(args)
+    env = os.environ if env is None else env
+    return resolve_config(flags, env, cwd or Path.cwd())
 
 
 def guarded(command: str, body: Callable[[], int], err: TextIO | None = None) -> int:
@@ -122,12 +143,20 @@ def table(
 ) -> list[str]:
     """Left-aligned columns separated by two spaces; styles apply per cell."""
     widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = max(widths[i], len(cell))
+    if all(len(row) == len(headers) for row in rows):
+        for i, column in enumerate(zip(*rows, strict=True)):
+            widths[i] = max(widths[i], *map(len, column))
+    else:
+        for row in rows:
+            for i, cell in enumerate(row):
+                widths[i] = max(widths[i], len(cell))
     lines = [
         "  ".join(paint(h.ljust(w), "bold", colour) for h, w in zip(headers, widths, strict=True))
     ]
+    if not colour:  # the same cells, without a paint call each
+        for row in rows:
+            lines.append("  ".join(map(str.ljust, row, widths)).rstrip())
+        return [line.rstrip() for line in lines]
     for r, row in enumerate(rows):
         cells = []
         for i, cell in enumerate(row):
@@ -145,6 +174,7 @@ __all__ = [
     "guarded",
     "open_reader",
     "paint",
+    "reader_config",
     "table",
     "use_colour",
 ]

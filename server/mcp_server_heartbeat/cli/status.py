@@ -1,19 +1,37 @@
 """``mcp-server-heartbeat status [--json] [--all]``: the sessions and the claimed
-plans at a glance (the heartbeat manager's active-sessions view)."""
+plans at a glance (the heartbeat manager's active-sessions view).
+
+The table of a heartbeat directory is built from the files read as plain JSON
+(:func:`~mcp_server_heartbeat.store.read_plain_records`) and classified
+by the one reader's rules (:func:`~mcp_server_heartbeat.session.readers.classify`,
+each process probed once), without pydantic. When that read declines (a file
+it cannot vouch for, the lock held, no directory, a database store) and for
+``--json``, the snapshot is read through the store and its models, which
+report unreadable files and the lock's holder: the same table either way.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from collections import Counter
-from typing import TextIO
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ..domain.models import SessionView
-from ..session.observe import Snapshot, format_duration, read_snapshot, short_ids
+from ..domain.clock import format_duration, parse_utc, utc_now
+from ..session.shortids import short_ids
 from . import EXIT_OK
-from .common import guarded, open_reader, table, use_colour
+from .common import guarded, open_reader, reader_config, table, use_colour
+
+if TYPE_CHECKING:  # the table's path loads neither pydantic nor the argument parser
+    import argparse
+
+    from ..domain.liveness import Liveness
+    from ..host.config import Flags
+    from ..host.probe import ProcessProbe
+    from ..session.observe import Snapshot
 
 LOCK_WAIT_S = 0.5
 """Seconds ``status`` waits before it reports the directory lock's holder: a lock
@@ -21,11 +39,71 @@ held that long is not a claim in progress (those take milliseconds). A stopped
 holder is reported at once."""
 
 
+def main(words: Sequence[str]) -> int:
+    """``mcp-server-heartbeat status [FLAGS]`` from the entry point (``words``: the
+    arguments after ``status``). Only configuration flags (as the status line
+    reads them: :func:`~.statusline.given_flags`) and ``--all``: the table from
+    plain JSON when :func:`plain_snapshot` can read it, with neither the argument
+    parser nor pydantic loaded. Anything else (``--json``, ``--help``, an
+    abbreviation, an error to report), or a directory the store must read,
+    goes through the parser as every other command."""
+    args = given_args(words)
+    if args is not None:
+        lines: list[str] | None = None
+
+        def body() -> int:
+            nonlocal lines
+            lines = plain_lines(args, use_colour(sys.stdout), os.environ)
+            return EXIT_OK
+
+        code = guarded("status", body)
+        if code != EXIT_OK:
+            return code
+        if lines is not None:
+            sys.stdout.write("\n".join(lines) + "\n")
+            return EXIT_OK
+    from .main import main as cli_main
+
+    return cli_main(["status", *words])
+
+
+def given_args(words: Sequence[str]) -> Any:
+    """The flags of ``status`` in ``words`` when they are configuration flags
+    spelt in full and ``--all`` (an object with the parser's attributes, ``json``
+    false), else None."""
+    from .statusline import given_flags
+
+    rest = [word for word in words if word != "--all"]
+    args: Any = given_flags(rest)
+    if args is None:
+        return None
+    args.all = len(rest) != len(words)
+    args.json = False
+    return args
+
+
+def _flags(args: Any) -> Flags:
+    """The configuration flags given: from the parser's namespace or :func:`given_args`
+    (a flag not given is absent or None)."""
+    from dataclasses import fields
+
+    from ..host.config import Flags
+
+    return Flags(**{field.name: getattr(args, field.name, None) for field in fields(Flags)})
+
+
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """Print the snapshot as tables (or JSON with ``--json``). Exit 0, 1 or 2."""
     stream = out or sys.stdout
 
     def body() -> int:
+        if not args.json:
+            lines = plain_lines(args, use_colour(stream), os.environ)
+            if lines is not None:
+                stream.write("\n".join(lines) + "\n")
+                return EXIT_OK
+        from ..session.observe import read_snapshot
+
         reader = open_reader(args)
         snapshot = read_snapshot(
             reader.store,
@@ -50,7 +128,188 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return guarded("status", body)
 
 
-def render(snapshot: Snapshot, colour: bool = False, show_all: bool = False) -> list[str]:
+class PlainSession:
+    """A session read from plain JSON: what the liveness rules read of its record
+    (a :class:`~mcp_server_heartbeat.domain.liveness.RecordLike`, datetimes aware
+    UTC, as the store's model gives them) and, once judged, the fields of
+    :class:`~mcp_server_heartbeat.domain.models.SessionView` the table shows,
+    with its rule: no health or time to stale once over (ended or dead)."""
+
+    __slots__ = (
+        "boot_id",
+        "branch",
+        "client_pid",
+        "ended_at",
+        "health",
+        "heartbeat_age_s",
+        "host",
+        "last_activity",
+        "last_call_at",
+        "last_heartbeat",
+        "last_heartbeat_boottime",
+        "pid",
+        "pid_namespace",
+        "pid_start_ticks",
+        "pid_started_at",
+        "plan_id",
+        "relationship",
+        "role",
+        "seconds_until_stale",
+        "session_id",
+        "started_at",
+        "status",
+        "time_namespace",
+        "worktree",
+    )
+
+    def __init__(self, record: Mapping[str, Any]) -> None:
+        """``record``: a session record :func:`~mcp_server_heartbeat.store.read_plain_records`
+        returned (its fields checked there)."""
+        get = record.get
+        self.session_id: str = record["session_id"]
+        self.host: str | None = get("host")
+        self.pid: int | None = get("pid")
+        self.pid_started_at = _utc(get("pid_started_at"))
+        self.pid_start_ticks: int | None = get("pid_start_ticks")
+        self.client_pid: int | None = get("client_pid")
+        self.started_at = _utc(get("started_at"))
+        self.last_heartbeat = _utc(get("last_heartbeat"))
+        self.last_call_at = _utc(get("last_call_at"))
+        self.ended_at = _utc(get("ended_at"))
+        self.boot_id: str | None = get("boot_id")
+        self.pid_namespace: str | None = get("pid_namespace")
+        self.time_namespace: str | None = get("time_namespace")
+        boottime = get("last_heartbeat_boottime")
+        self.last_heartbeat_boottime = None if boottime is None else float(boottime)
+        self.plan_id: str | None = get("plan_id")
+        self.branch: str | None = get("branch")
+        self.worktree: str | None = get("worktree")
+        self.role: str | None = get("role")
+        self.last_activity: str | None = get("last_activity")
+
+    def judge(self, liveness: Liveness) -> None:
+        """Take the session's liveness (:func:`~mcp_server_heartbeat.session.readers.classify`)."""
+        over = liveness.status in ("ended", "dead")
+        self.status: str = liveness.status
+        self.health: str | None = None if over else liveness.health
+        self.heartbeat_age_s: float | None = liveness.heartbeat_age_s
+        self.seconds_until_stale: float | None = None if over else liveness.seconds_until_stale
+        self.relationship: str = liveness.relationship
+
+
+def _utc(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    found = _PARSED.get(text)
+    if found is None:
+        found = _PARSED[text] = parse_utc(text)
+    return found
+
+
+_PARSED: dict[str, datetime] = {}
+"""Timestamps already parsed by this command (a record's times often repeat)."""
+
+
+class PlainClaim:
+    """A held plan of the table (the fields of ``ClaimView`` it reads)."""
+
+    __slots__ = (
+        "acquired_by",
+        "fencing_token",
+        "held_for_s",
+        "holder",
+        "holder_status",
+        "plan_id",
+        "takeover_reason",
+    )
+
+    def __init__(
+        self, ledger: Mapping[str, Any], now: datetime, holder: PlainSession | None
+    ) -> None:
+        claimed_at = ledger.get("claimed_at")
+        held = None if claimed_at is None else (now - parse_utc(claimed_at)).total_seconds()
+        self.plan_id: str = ledger["plan_id"]
+        self.holder: str = ledger["holder"]
+        self.fencing_token: int = ledger["fencing_token"]
+        self.held_for_s: float | None = None if held is None else round(max(0.0, held), 3)
+        self.acquired_by: str | None = ledger.get("acquired_by")
+        self.takeover_reason: str | None = ledger.get("takeover_reason")
+        self.holder_status: str | None = None if holder is None else holder.status
+
+
+class PlainSnapshot:
+    """What :func:`render` reads of a snapshot, from plain records."""
+
+    exists = True
+    unreadable: tuple[()] = ()
+
+    def __init__(
+        self,
+        directory: str,
+        stale_after_s: float,
+        sessions: list[PlainSession],
+        claims: list[PlainClaim],
+    ) -> None:
+        self.directory = directory
+        self.stale_after_s = stale_after_s
+        self.sessions = sessions
+        self.claims = claims
+
+
+def plain_snapshot(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    clock: Callable[[], datetime] = utc_now,
+    probe: ProcessProbe | None = None,
+) -> PlainSnapshot | None:
+    """The snapshot of the configured heartbeat directory read as plain JSON
+    (what ``read_snapshot`` gives, for the table; ``clock`` gives "now", aware
+    UTC, ``probe`` proves deaths: tests inject them), or None when the store must
+    read it (see the module doc).
+
+    Raises:
+        ConfigError: a bad setting.
+    """
+    from ..domain.process import MemoProbe
+    from ..host.identity import observer_here
+    from ..host.probe import probe_process
+    from ..session import readers
+    from ..store import read_plain_records
+
+    config = reader_config(args, env, flags=_flags(args))
+    now = clock()  # the directory store's clock
+    found = read_plain_records(config)
+    if found is None:
+        return None
+    location, records, ledgers = found
+    observer = observer_here(
+        getattr(args, "session_id", None) or env.get("CLAUDE_CODE_SESSION_ID") or None
+    )
+    thresholds = config.thresholds
+    probe = MemoProbe(probe or probe_process)
+    views = [PlainSession(record) for record in records]
+    for view in views:
+        view.judge(readers.classify(view, now, observer, probe, thresholds))
+    by_id = {view.session_id: view for view in views}
+    if not args.all:
+        views = [view for view in views if view.status != "ended"]
+    claims = [
+        PlainClaim(ledger, now, by_id.get(ledger["holder"]))
+        for ledger in ledgers
+        if ledger.get("holder") is not None
+    ]
+    return PlainSnapshot(location, thresholds.stale_after, readers.by_status(views), claims)
+
+
+def plain_lines(args: argparse.Namespace, colour: bool, env: Mapping[str, str]) -> list[str] | None:
+    """The table from :func:`plain_snapshot`, or None when the store must read."""
+    snapshot = plain_snapshot(args, env)
+    return None if snapshot is None else render(snapshot, colour, args.all)
+
+
+def render(
+    snapshot: Snapshot | PlainSnapshot, colour: bool = False, show_all: bool = False
+) -> list[str]:
     """The human form of a snapshot: a summary line, the sessions, the claimed plans."""
     where = "store" if "://" in snapshot.directory else "heartbeat directory"
     lines = [f"{where}: {snapshot.directory} (stale after {snapshot.stale_after_s:g}s)"]
@@ -145,11 +404,11 @@ def render(snapshot: Snapshot, colour: bool = False, show_all: bool = False) -> 
     return lines
 
 
-def _stale_in(view: SessionView) -> str:
+def _stale_in(view: Any) -> str:
     """Time to stale, where it means something: for a running session not stale yet."""
     if view.seconds_until_stale is None or view.status == "stale":
         return "-"
     return f"{view.seconds_until_stale:.0f}s"
 
 
-__all__ = ["render", "run"]
+__all__ = ["PlainSnapshot", "given_args", "main", "plain_snapshot", "render", "run"]

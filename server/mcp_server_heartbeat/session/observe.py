@@ -32,46 +32,13 @@ from ..host.identity import observer_here
 from ..host.probe import ProcessProbe
 from ..store import Store
 from .readers import by_status, classify, sessions_with_liveness
+from .shortids import short_id, short_ids
 
 BUILT_ON_USE = ConfigDict(defer_build=True)
 """The report models are built on first use, not when a server imports them."""
 
-SHORT_ID_CHARS = 8
 RECENT_EVENTS = 20
 DEFAULT_GC_OLDER_THAN_S = 7 * 24 * 3600.0
-
-
-def short_id(session_id: str | None) -> str:
-    """The first 8 characters of a session id (as in git's short hashes); '-' for None.
-    Where several ids are shown together, use :func:`short_ids`, which never collides."""
-    return "-" if session_id is None else session_id[:SHORT_ID_CHARS]
-
-
-def short_ids(session_ids: Iterable[str | None]) -> Callable[[str | None], str]:
-    """Shorteners for ids shown together: each id's prefix is lengthened beyond 8
-    characters until no other id of ``session_ids`` shares it, as git does for
-    short hashes. The returned function maps an id to its prefix ('-' for None;
-    an id not in the set gets the longest length needed, at least 8)."""
-    ids = sorted({sid for sid in session_ids if sid is not None})
-    lengths: dict[str, int] = {}
-    for index, sid in enumerate(ids):
-        common = 0
-        for neighbour in ids[max(0, index - 1) : index] + ids[index + 1 : index + 2]:
-            shared = 0
-            for a, b in zip(sid, neighbour, strict=False):
-                if a != b:
-                    break
-                shared += 1
-            common = max(common, shared)
-        lengths[sid] = max(SHORT_ID_CHARS, common + 1)
-    fallback = max(lengths.values(), default=SHORT_ID_CHARS)
-
-    def shorten(session_id: str | None) -> str:
-        if session_id is None:
-            return "-"
-        return session_id[: lengths.get(session_id, fallback)]
-
-    return shorten
 
 
 def observer_from_env(env: Mapping[str, str], session_id: str | None = None) -> Observer:

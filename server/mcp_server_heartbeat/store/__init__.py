@@ -368,6 +368,25 @@ def open_light_reader(config: Config, url: str | None = None) -> LightReader:
     return _unknown(url or "", scheme)  # pragma: no cover - store_scheme refused it
 
 
+def read_plain_records(
+    config: Config,
+) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """``(location, records, ledgers)``: the store's location (as
+    :meth:`Store.location` names it) and every session record and claim ledger
+    of the configured heartbeat
+    directory as plain dicts, without pydantic and without the lock, when each
+    file is plainly one the store reads the same way
+    (:func:`~.directory.plain.read_plain`); None when the store itself must read
+    (a database store, no directory, a file it cannot vouch for, the lock held).
+    ``status``'s table uses it."""
+    if store_scheme(configured_url(config)) != DIRECTORY_SCHEME:
+        return None
+    from .directory.plain import read_plain
+
+    found = read_plain(config.dir_path)
+    return None if found is None else (str(config.dir_path), *found)
+
+
 def _unknown(url: str, scheme: str) -> Any:
     from ..domain.errors import ConfigError
 
@@ -390,5 +409,6 @@ __all__ = [
     "configured_url",
     "open_light_reader",
     "open_store",
+    "read_plain_records",
     "store_scheme",
 ]
