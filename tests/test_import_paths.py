@@ -17,8 +17,11 @@ import pytest
 HEAVY = ("mcp", "pydantic", "argparse", "logging", "yaml", "anyio", "psycopg")
 
 
-def loaded_by(argv: list[str], root: Path, stdin: str) -> tuple[str, set[str]]:
-    """Run the entry point with ``argv``: its stdout, and the HEAVY modules it loaded."""
+def loaded_by(
+    argv: list[str], root: Path, stdin: str = "", heavy: tuple[str, ...] = HEAVY
+) -> tuple[str, set[str]]:
+    """Run the entry point with ``argv`` in a fresh interpreter: its stdout, and
+    which of the ``heavy`` top-level modules it loaded."""
     probe = (
         "import sys\n"
         f"sys.argv = ['mcp-server-heartbeat', *{argv!r}]\n"
@@ -27,7 +30,7 @@ def loaded_by(argv: list[str], root: Path, stdin: str) -> tuple[str, set[str]]:
         "    mcp_server_heartbeat.main()\n"
         "except SystemExit:\n"
         "    pass\n"
-        f"heavy = {HEAVY!r}\n"
+        f"heavy = {heavy!r}\n"
         "found = sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy})\n"
         "print('LOADED:' + ','.join(found), file=sys.stderr)\n"
     )
@@ -39,7 +42,7 @@ def loaded_by(argv: list[str], root: Path, stdin: str) -> tuple[str, set[str]]:
         text=True,
         cwd=root,
         env=env,
-        timeout=30,
+        timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +27,7 @@ from mcp_server_heartbeat.host.probe import probe_process
 from mcp_server_heartbeat.session.observe import read_snapshot
 from mcp_server_heartbeat.store.directory.store import DirectoryStore
 from observe_world import DURATION_S, build_world, real_pids
+from test_import_paths import loaded_by
 
 THRESHOLDS = Thresholds(stale_after=300.0, idle_after=600.0)
 
@@ -203,31 +202,7 @@ def loaded_by_status(root: Path, *flags: str) -> tuple[str, set[str]]:
     """Run the entry point's ``status`` in a fresh interpreter: its stdout and
     the HEAVY modules it loaded."""
     argv = ["status", "--root", str(root), "--dir", "sessions", *flags]
-    probe = (
-        "import sys\n"
-        f"sys.argv = ['mcp-server-heartbeat', *{argv!r}]\n"
-        "import mcp_server_heartbeat\n"
-        "try:\n"
-        "    mcp_server_heartbeat.main()\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        f"heavy = {HEAVY!r}\n"
-        "found = sorted({m.split('.')[0] for m in sys.modules if m.split('.')[0] in heavy})\n"
-        "print('LOADED:' + ','.join(found), file=sys.stderr)\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEARTBEAT_", "CLAUDE"))}
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    line = [x for x in done.stderr.splitlines() if x.startswith("LOADED:")][-1]
-    return done.stdout, set(filter(None, line[len("LOADED:") :].split(",")))
+    return loaded_by(argv, root, heavy=HEAVY)
 
 
 def test_the_status_table_loads_neither_pydantic_nor_the_sdk(world: Path) -> None:
