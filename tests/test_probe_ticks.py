@@ -48,6 +48,7 @@ def test_a_wall_clock_step_does_not_make_a_live_process_look_reused(child, monke
     real_boot_time = probe.boot_time()
     # The kernel's btime after the wall clock was stepped forward by 5 s.
     monkeypatch.setattr(probe, "boot_time", lambda: real_boot_time + 5)
+    monkeypatch.setattr(probe, "_read_boot_time", lambda: real_boot_time + 5)
     assert probe_process(child.pid, started_at) is ProcessState.REUSED  # the old rule's error
     assert probe_process(child.pid, started_at, ticks) is ProcessState.ALIVE
 

@@ -111,14 +111,16 @@ def test_a_directory_in_the_way_is_still_refused(store: DirectoryStore) -> None:
     assert names(store) == [".gitignore", "claims", "s1.json"]
 
 
-def test_a_failed_swap_leaves_the_previous_version_and_no_temp_file(
+def test_a_swap_refused_for_any_other_reason_falls_back_to_a_plain_rename(
     store: DirectoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The swap is only a saving: a file system that refuses it (a FUSE or
+    network file system answering EPERM, say) gets the plain rename, so a
+    heartbeat never fails (and its holder never goes stale) because of it."""
     store.write_session(record("one"))
     atomic._exchange(str(store.directory / ".a"), store.directory / ".b")
-    monkeypatch.setattr(atomic, "_renameat2", _failing_renameat2(errno.EROFS))
+    monkeypatch.setattr(atomic, "_renameat2", _failing_renameat2(errno.EPERM))
     monkeypatch.setattr(atomic, "_exchange_usable", True)
-    with pytest.raises(StoreError, match=r"s1\.json"):
-        store.write_session(record("two"))
-    assert store.read_session("s1") == record("one")
+    store.write_session(record("two"))
+    assert store.read_session("s1") == record("two")
     assert names(store) == [".gitignore", "claims", "s1.json"]

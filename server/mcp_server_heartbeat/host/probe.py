@@ -99,13 +99,11 @@ def process_start_ticks(pid: int) -> int | None:
     return None if found is None else found[1]
 
 
-@functools.cache
-def boot_time() -> float:
-    """The kernel's boot time (``btime``, UNIX seconds) as psutil reads it, read
-    once per process. Used to turn start ticks into a wall-clock start: this
-    process's ``pid_started_at``, and records without ``pid_start_ticks`` (the
-    1 s-tolerance fallback). Read from ``/proc/stat`` as psutil reads it there,
-    else asked of psutil."""
+PID_T_MAX = 2**31 - 1
+"""The largest value of ``pid_t``: a recorded PID above it names no process."""
+
+
+def _read_boot_time() -> float:
     try:
         with open("/proc/stat", "rb") as stat:
             for line in stat:
@@ -114,6 +112,16 @@ def boot_time() -> float:
     except (OSError, ValueError, IndexError):
         pass
     return float(_psutil().boot_time())
+
+
+@functools.cache
+def boot_time() -> float:
+    """The kernel's boot time (``btime``, UNIX seconds) as psutil reads it, read
+    once per process. Used to turn start ticks into a wall-clock start: this
+    process's ``pid_started_at``, and records without ``pid_start_ticks`` (the
+    1 s-tolerance fallback). Read from ``/proc/stat`` as psutil reads it there,
+    else asked of psutil."""
+    return _read_boot_time()
 
 
 def _start_time(ticks: int) -> datetime:
@@ -159,6 +167,8 @@ def pid_exists(pid: int) -> bool:
     """Whether the kernel has a process ``pid`` in this PID namespace, by
     ``kill(pid, 0)`` (no signal is sent): ``ESRCH`` is False; ``EPERM``, success
     or any other error is True (fail closed). Not affected by ``hidepid``."""
+    if pid > PID_T_MAX:
+        return False  # no process can have it (os.kill would raise OverflowError)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -200,11 +210,21 @@ def probe_process(
         return ProcessState.GONE  # a zombie (or dead) has exited
     if start_ticks is not None:
         return ProcessState.ALIVE if ticks == start_ticks else ProcessState.REUSED
-    if started_at is not None:
-        created = boot_time() + ticks / _clock_ticks()
-        if abs(created - started_at.timestamp()) > START_TIME_TOLERANCE_S:
-            return ProcessState.REUSED
+    # ``btime`` moves with every wall-clock step: a mismatch under the boot time
+    # read once by this process is proof only if it holds under the kernel's
+    # current one too (never a live process called reused).
+    if (
+        started_at is not None
+        and _differs(started_at, ticks, boot_time())
+        and _differs(started_at, ticks, _read_boot_time())
+    ):
+        return ProcessState.REUSED
     return ProcessState.ALIVE
+
+
+def _differs(started_at: datetime, ticks: int, btime: float) -> bool:
+    created = btime + ticks / _clock_ticks()
+    return abs(created - started_at.timestamp()) > START_TIME_TOLERANCE_S
 
 
 __all__ = [

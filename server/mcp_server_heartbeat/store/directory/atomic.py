@@ -178,7 +178,10 @@ def _exchange(tmp_path: str, target: Path) -> bool:
     if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
         _exchange_usable = False  # not supported by this kernel or file system
         return False
-    raise OSError(code, os.strerror(code), str(target))
+    # Any other refusal (a FUSE or network file system answering EPERM, ...):
+    # the swap is only a saving, so the plain rename decides (and raises, e.g.,
+    # for a directory in the way).
+    return False
 
 
 def fsync_directory(directory: Path) -> None:
