@@ -139,35 +139,45 @@ def register_hooks(commands: Any) -> None:
     )
     add_config_flags(hook, sub_command=True)
     events = hook.add_subparsers(dest="hook_event", metavar="EVENT", required=True)
-    start = events.add_parser(
+    for name, help_text, module, function in HOOK_EVENTS:
+        event = events.add_parser(name, help=help_text)
+        add_config_flags(event, sub_command=True)
+        event.set_defaults(run=_lazy(module, function))
+
+
+HOOK_EVENTS = (
+    (
         "session-start",
-        help="SessionStart: record the session, print who else is working (hook JSON)",
-    )
-    add_config_flags(start, sub_command=True)
-    start.set_defaults(run=_lazy(".hooks", "run_session_start"))
-    end = events.add_parser(
-        "session-end", help="SessionEnd: end the record and release its claim if no server does"
-    )
-    add_config_flags(end, sub_command=True)
-    end.set_defaults(run=_lazy(".hooks", "run_session_end"))
-    post_tool_use = events.add_parser(
+        "SessionStart: record the session, print who else is working (hook JSON)",
+        ".hooks",
+        "run_session_start",
+    ),
+    (
+        "session-end",
+        "SessionEnd: end the record and release its claim if no server does",
+        ".hooks",
+        "run_session_end",
+    ),
+    (
         "post-tool-use",
-        help="PostToolUse: tell the conversation once that its claim was taken over (hook JSON)",
-    )
-    add_config_flags(post_tool_use, sub_command=True)
-    post_tool_use.set_defaults(run=_lazy(".loss_hooks", "run_post_tool_use"))
-    prompt = events.add_parser(
+        "PostToolUse: tell the conversation once that its claim was taken over (hook JSON)",
+        ".loss_hooks",
+        "run_post_tool_use",
+    ),
+    (
         "user-prompt-submit",
-        help="UserPromptSubmit: tell the conversation once that its claim was taken over",
-    )
-    add_config_flags(prompt, sub_command=True)
-    prompt.set_defaults(run=_lazy(".loss_hooks", "run_user_prompt_submit"))
-    subagent = events.add_parser(
+        "UserPromptSubmit: tell the conversation once that its claim was taken over",
+        ".loss_hooks",
+        "run_user_prompt_submit",
+    ),
+    (
         "subagent-start",
-        help="SubagentStart: give the subagent the parent's plan, token, branch and the rules",
-    )
-    add_config_flags(subagent, sub_command=True)
-    subagent.set_defaults(run=_lazy(".subagent_hook", "run"))
+        "SubagentStart: give the subagent the parent's plan, token, branch and the rules",
+        ".subagent_hook",
+        "run",
+    ),
+)
+"""The ``hook EVENT`` sub-commands: (name, help, module, function run)."""
 
 
 def register_git(commands: Any) -> None:
