@@ -30,6 +30,8 @@ from mcp.shared.message import SessionMessage
 from mcp.types import INVALID_REQUEST, PARSE_ERROR, ErrorData, JSONRPCError
 from pydantic import ValidationError
 
+from .stdio_pipes import StdinLines, StdoutLines, claimed_stdio
+
 log = logging.getLogger(__name__)
 
 PRIVATE_SDK_USE = (
@@ -43,13 +45,21 @@ PRIVATE_SDK_USE = (
 async def serve_stdio(app: MCPServer[Any]) -> None:
     """Serve MCP over stdin/stdout until stdin closes, answering malformed lines.
 
-    Everything else is the SDK's: its transport, its server loop, the
-    middleware and tools registered on ``app``.
+    Everything else is the SDK's: its transport (fed by :mod:`.stdio_pipes`,
+    one thread for stdin and one for stdout instead of a worker-thread hop per
+    line), its server loop, the middleware and tools registered on ``app``.
     """
     lowlevel = app._lowlevel_server  # what MCPServer.run_stdio_async drives
-    async with stdio_server() as (read_stream, write_stream):
-        messages = AnsweringStream(read_stream, write_stream)
-        await lowlevel.run(messages, write_stream, lowlevel.create_initialization_options())
+    with claimed_stdio() as (stdin_fd, stdout_fd):
+        stdout = StdoutLines(stdout_fd)
+        try:
+            transport = stdio_server(stdin=StdinLines(stdin_fd), stdout=stdout)  # type: ignore[arg-type]
+            async with transport as (read_stream, write_stream):
+                messages = AnsweringStream(read_stream, write_stream)
+                options = lowlevel.create_initialization_options()
+                await lowlevel.run(messages, write_stream, options)
+        finally:
+            stdout.drain()  # the last replies reach the client before the exit
 
 
 class AnsweringStream:
