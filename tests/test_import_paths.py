@@ -15,6 +15,11 @@ from pathlib import Path
 import pytest
 
 HEAVY = ("mcp", "pydantic", "argparse", "logging", "yaml", "anyio", "psycopg")
+LIGHT = ("dataclasses", "inspect", "pathlib", "socket", "ipaddress", "typing", "threading")
+"""Standard modules the status line and ``status``'s table do without: each costs
+these commands milliseconds at every start (``dataclasses`` loads ``inspect``,
+``pathlib`` loads ``urllib.parse`` and ``ipaddress``). ``re`` is not among them:
+``json`` imports it (and the installed console script does too)."""
 
 
 def loaded_by(
@@ -57,6 +62,13 @@ def status_json(root: Path) -> str:
 
 def test_statusline_imports_no_sdk_no_pydantic_no_parser_no_yaml(tmp_path: Path) -> None:
     out, loaded = loaded_by(["statusline"], tmp_path, status_json(tmp_path))
+    assert out.startswith("♥ ")
+    assert loaded == set(), f"the status line loaded {sorted(loaded)}"
+
+
+def test_statusline_imports_no_dataclasses_pathlib_socket_or_typing(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()  # in a repository, as usual
+    out, loaded = loaded_by(["statusline"], tmp_path, status_json(tmp_path), heavy=LIGHT)
     assert out.startswith("♥ ")
     assert loaded == set(), f"the status line loaded {sorted(loaded)}"
 

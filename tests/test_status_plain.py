@@ -26,8 +26,8 @@ from mcp_server_heartbeat.host.identity import observer_here
 from mcp_server_heartbeat.host.probe import probe_process
 from mcp_server_heartbeat.session.observe import read_snapshot
 from mcp_server_heartbeat.store.directory.store import DirectoryStore
-from observe_world import DURATION_S, build_world, real_pids
-from test_import_paths import loaded_by
+from observe_world import DURATION_S, IDS, build_world, real_pids
+from test_import_paths import LIGHT, loaded_by, status_json
 
 THRESHOLDS = Thresholds(stale_after=300.0, idle_after=600.0)
 
@@ -308,3 +308,20 @@ def test_a_plain_table_is_the_painted_table_without_colour() -> None:
         )
     assert table(headers, rows, None, False) == [line.rstrip() for line in expected_lines]
     assert table(headers, [], None, False) == ["A  LONGER  C"]
+
+
+def test_the_status_table_loads_no_dataclasses_pathlib_socket_or_typing(world: Path) -> None:
+    for flags in ((), ("--all",)):
+        argv = ["status", "--root", str(world), "--dir", "sessions", *flags]
+        out, loaded = loaded_by(argv, world, heavy=LIGHT)
+        assert "STATUS" in out  # the table was printed
+        assert loaded == set(), f"status {' '.join(flags)} loaded {sorted(loaded)}"
+
+
+def test_the_status_line_of_a_session_loads_none_of_them_either(world: Path) -> None:
+    payload = json.loads(status_json(world))
+    payload["session_id"] = IDS["A"]  # active, holds 043 (token 2)
+    argv = ["statusline", "--root", str(world), "--dir", "sessions"]
+    out, loaded = loaded_by(argv, world, json.dumps(payload), heavy=LIGHT)
+    assert out.startswith("♥ 043 #2 · beat ")  # its records were read and judged
+    assert loaded == set(), f"the status line loaded {sorted(loaded)}"

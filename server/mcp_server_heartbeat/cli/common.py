@@ -9,33 +9,45 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
 
-from ..domain.clock import Clock
 from ..domain.errors import ConfigError, HeartbeatError, InvalidInputError, StoreError
-from ..domain.liveness import Observer, Thresholds
-from ..host.config import Config, Flags, resolve_config
-from ..host.probe import ProcessProbe, probe_process
-from ..store import Store, open_store
+from ..host.config import resolve_config
+from ..host.probe import probe_process
+from ..store import open_store
 from . import EXIT_ERROR, EXIT_OK, EXIT_USAGE, PROG
 
-if TYPE_CHECKING:  # status's table reads its flags without the parser
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # status's table loads neither the parser, typing, dataclasses nor pathlib
     import argparse
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+    from typing import TextIO
+
+    from ..domain.clock import Clock
+    from ..domain.liveness import Observer, Thresholds
+    from ..host.config import Config, Flags
+    from ..host.probe import ProcessProbe
+    from ..store import Store
 
 
-@dataclass
 class Reader:
-    """A command's view of the heartbeat directory."""
+    """A command's view of the heartbeat directory (its attributes as given)."""
 
-    config: Config
-    store: Store
-    thresholds: Thresholds
-    observer: Observer
-    clock: Clock
-    probe: ProcessProbe
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        thresholds: Thresholds,
+        observer: Observer,
+        clock: Clock,
+        probe: ProcessProbe,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.thresholds = thresholds
+        self.observer = observer
+        self.clock = clock
+        self.probe = probe
 
     @property
     def exists(self) -> bool:
@@ -85,7 +97,7 @@ def reader_config(
 
         flags = flags_of(args)
     env = os.environ if env is None else env
-    return resolve_config(flags, env, cwd or Path.cwd())
+    return resolve_config(flags, env, os.getcwd() if cwd is None else cwd)
 
 
 def guarded(command: str, body: Callable[[], int], err: TextIO | None = None) -> int:

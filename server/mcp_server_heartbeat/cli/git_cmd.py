@@ -56,7 +56,7 @@ from ..host.config import Config, Flags, resolve_config
 from ..host.git import git_run
 from ..host.githooks import PENDING_SUFFIX
 from ..host.identity import observer_here
-from ..host.probe import probe_process
+from ..host.probe import ancestor_pids, probe_process
 from ..session.committer import SESSION_ENV, claim_to_check, find_committer, held_claim
 from ..store import Store, open_store
 from . import EXIT_ERROR, EXIT_OK, EXIT_USAGE, PROG
@@ -105,17 +105,8 @@ def committing(env: Mapping[str, str], cwd: Path, flags: Flags | None = None) ->
     def alive(record: SessionRecord) -> bool:
         return process_alive(record, here, probe_process) is True
 
-    session = find_committer(records, env.get(SESSION_ENV), _ancestors(), host, alive)
+    session = find_committer(records, env.get(SESSION_ENV), ancestor_pids(), host, alive)
     return Committing(config, store, session)
-
-
-def _ancestors() -> frozenset[int]:
-    import psutil
-
-    try:
-        return frozenset(parent.pid for parent in psutil.Process().parents())
-    except (psutil.Error, OSError):
-        return frozenset()
 
 
 # -- the hooks ---------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from pathlib import Path
 from ..domain.liveness import process_alive
 from ..host.config import Flags, resolve_config
 from ..host.identity import SESSION_ENV, observer_here
-from ..host.probe import probe_process
+from ..host.probe import ancestor_pids, probe_process
 from ..session.readers import conversation_server
 from ..store import open_light_reader
 from . import EXIT_OK
@@ -60,18 +60,9 @@ def may_be_committing(env: Mapping[str, str], cwd: Path, flags: Flags) -> bool:
     host = socket.gethostname()
     here = observer_here(None, host)
     found = conversation_server(
-        records, _ancestors(), host, lambda r: process_alive(r, here, probe_process) is True
+        records, ancestor_pids(), host, lambda r: process_alive(r, here, probe_process) is True
     )
     return found is not None
-
-
-def _ancestors() -> frozenset[int]:
-    import psutil
-
-    try:
-        return frozenset(parent.pid for parent in psutil.Process().parents())
-    except (psutil.Error, OSError):
-        return frozenset()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -111,7 +111,7 @@ def config_of(args: argparse.Namespace, payload: Payload) -> Config:
     Raises:
         ConfigError: a bad setting.
     """
-    flags = replace(flags_of(args), session_id=None)
+    flags = flags_of(args).replace(session_id=None)
     return resolve_config(flags, os.environ, payload.directory)
 
 
@@ -131,7 +131,8 @@ def conversation_records(
     client is an ancestor of this hook (the status line's rule,
     :func:`~.statusline.line_for`).
     """
-    from .statusline import LightRecord, _ancestor_pids, _conversation_server, _without_server
+    from ..host.probe import ancestor_pids
+    from .statusline import LightRecord, _conversation_server, _without_server
 
     by_id = {r.get("session_id"): r for r in records if isinstance(r.get("session_id"), str)}
     chosen: list[dict[str, Any]] = []
@@ -149,7 +150,7 @@ def conversation_records(
             view = LightRecord.of(record)
             return readers.classify(view, now, observer, probe, thresholds).status
 
-        server = _conversation_server(records, ancestors or _ancestor_pids, host, status_of)
+        server = _conversation_server(records, ancestors or ancestor_pids, host, status_of)
         if server is not None and server.get("session_id") not in names:
             chosen.append(server)
     return chosen

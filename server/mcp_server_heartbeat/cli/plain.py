@@ -5,10 +5,13 @@ None, so a field of the wrong type counts as missing, never as an error."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
-from typing import Any
 
 from ..domain.clock import parse_utc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import Any
 
 
 def as_str(value: Any) -> str | None:

@@ -16,17 +16,18 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, TextIO
 
 from ..domain.clock import format_duration, parse_utc, utc_now
 from ..session.shortids import short_ids
 from . import EXIT_OK
 from .common import guarded, open_reader, reader_config, table, use_colour
 
-if TYPE_CHECKING:  # the table's path loads neither pydantic nor the argument parser
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the table's path loads neither pydantic, the argument parser nor typing
     import argparse
+    from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime
+    from typing import Any, TextIO
 
     from ..domain.liveness import Liveness
     from ..host.config import Flags
@@ -85,11 +86,9 @@ def given_args(words: Sequence[str]) -> Any:
 def _flags(args: Any) -> Flags:
     """The configuration flags given: from the parser's namespace or :func:`given_args`
     (a flag not given is absent or None)."""
-    from dataclasses import fields
-
     from ..host.config import Flags
 
-    return Flags(**{field.name: getattr(args, field.name, None) for field in fields(Flags)})
+    return Flags(**{name: getattr(args, name, None) for name in Flags.FIELDS})
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -271,8 +270,8 @@ def plain_snapshot(
         ConfigError: a bad setting.
     """
     from ..domain.process import MemoProbe
-    from ..host.identity import observer_here
     from ..host.probe import probe_process
+    from ..host.process_space import observer_here
     from ..session import readers
     from ..store import read_plain_records
 

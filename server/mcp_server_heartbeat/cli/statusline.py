@@ -26,23 +26,27 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
-from datetime import datetime
-from pathlib import Path
-from typing import Any, TextIO
 
 from ..domain.clock import format_duration
+from ..domain.frozen import Frozen
 from ..domain.liveness import Thresholds
+from ..domain.process import MemoProbe
 from ..host.config import SCOPES, Flags, resolve_config
-from ..host.identity import observer_here
-from ..host.probe import ProcessProbe, probe_process
+from ..host.probe import ancestor_pids, probe_process
+from ..host.process_space import host_name, observer_here
 from ..session import readers
 from ..store import open_light_reader
 from . import CONFIG_VALUE_FLAGS, EXIT_OK
 from .plain import as_float, as_int, as_str, as_time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # it runs on every refresh: no typing, dataclasses, pathlib or socket
+    from collections.abc import Callable, Mapping, Sequence
+    from datetime import datetime
+    from typing import Any, TextIO
+
+    from ..host.probe import ProcessProbe
 
 MAX_STDIN_BYTES = 1024 * 1024
 
@@ -110,7 +114,7 @@ def given_flags(words: Sequence[str]) -> _NoFlags | None:
 def _flags(args: object) -> Flags:
     """The configuration flags given: ``args`` is the parser's namespace (a flag not
     given is absent or None) or :class:`_NoFlags`."""
-    return Flags(**{f.name: getattr(args, f.name, None) for f in fields(Flags)})
+    return Flags(**{name: getattr(args, name, None) for name in Flags.FIELDS})
 
 
 def render(args: object, data: Mapping[str, Any], env: Mapping[str, str]) -> str:
@@ -127,9 +131,9 @@ def render(args: object, data: Mapping[str, Any], env: Mapping[str, str]) -> str
     flags = _flags(args)
     project_dir = workspace.get("project_dir") or data.get("cwd")
     if not flags.root and not env.get("CLAUDE_PROJECT_DIR") and isinstance(project_dir, str):
-        flags = replace(flags, root=project_dir or None)
+        flags = flags.replace(root=project_dir or None)
     cwd = workspace.get("current_dir") or data.get("cwd")
-    here = Path(cwd) if isinstance(cwd, str) and os.path.isdir(cwd) else Path.cwd()
+    here = cwd if isinstance(cwd, str) and os.path.isdir(cwd) else os.getcwd()
     config = resolve_config(flags, env, here)
     if not config.enabled.value:
         return "♥ session tracking is off"
@@ -145,20 +149,10 @@ def render(args: object, data: Mapping[str, Any], env: Mapping[str, str]) -> str
         reader.now(),
         float(config.stale_after.value),
         float(config.idle_after.value),
-        socket.gethostname(),
+        host_name(),
         probe_process,
-        ancestors=_ancestor_pids,
+        ancestors=ancestor_pids,
     )
-
-
-def _ancestor_pids() -> frozenset[int]:
-    """The pids of this process's ancestors (Claude Code, and a shell between)."""
-    import psutil
-
-    try:
-        return frozenset(parent.pid for parent in psutil.Process().parents())
-    except (psutil.Error, OSError):
-        return frozenset()
 
 
 def line_for(
@@ -177,10 +171,12 @@ def line_for(
     reader, :func:`~mcp_server_heartbeat.store.open_light_reader`). ``now`` is
     aware UTC; ``stale_after``/``idle_after`` are seconds. ``ancestors`` returns
     this command's ancestor pids; it is called only when ``session_id`` has no
-    record of a running server (after ``/clear``).
+    record of a running server (after ``/clear``). ``probe`` is asked once per
+    recorded process (:class:`~mcp_server_heartbeat.domain.process.MemoProbe`).
     """
     thresholds = Thresholds(stale_after=stale_after, idle_after=idle_after)
     observer = observer_here(session_id, host)
+    probe = MemoProbe(probe)  # each process probed once per line, as every listing does
 
     def status_of(record: Mapping[str, Any]) -> str:
         return readers.classify(LightRecord.of(record), now, observer, probe, thresholds).status
@@ -251,10 +247,9 @@ def _conversation_server(
     return None if found is None else by_id[found.session_id]
 
 
-@dataclass(frozen=True)
-class LightRecord:
+class LightRecord(Frozen):
     """The fields of a session record that the liveness rules read, parsed from
-    plain JSON without pydantic (a :class:`~mcp_server_heartbeat.liveness.RecordLike`)."""
+    plain JSON without pydantic (a :class:`~mcp_server_heartbeat.domain.liveness.RecordLike`)."""
 
     session_id: str
     host: str | None

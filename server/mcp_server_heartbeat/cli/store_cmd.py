@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -80,8 +79,7 @@ def run_import(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if not directory.is_dir():
             raise ConfigError(f"DIR {args.directory!r} is not a directory")
         source = open_store(
-            replace(
-                config,
+            config.replace(
                 directory=Setting(str(directory), "argument DIR"),
                 store=StoreSetting(None, "argument DIR"),
             ),

@@ -34,16 +34,21 @@ is reported as ``clock_skew_s``.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from .clock import boottime_now
+from .frozen import Frozen
 
-if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic or typing
+    from datetime import datetime
+    from typing import Protocol
+
     from .models import Health, Relationship, SessionRecord, SessionView, Status
     from .process import ProcessProbe
+else:  # a typing Protocol for type checkers, a plain base class at run time
+    Protocol = object
 
 
 class RecordLike(Protocol):
@@ -70,8 +75,7 @@ HEALTHY_BELOW_S = 60.0
 WARNING_BELOW_S = 180.0
 
 
-@dataclass(frozen=True)
-class Observer:
+class Observer(Frozen):
     """Who is looking: the caller's session id, host and MCP client pid, and the
     process space and clock it reads from.
 
@@ -93,25 +97,45 @@ class Observer:
     boottime: Callable[[], float] | None = boottime_now
 
 
-@dataclass(frozen=True)
-class Thresholds:
+class Thresholds(Frozen):
     """Seconds after which a session counts as stale, or idle."""
 
     stale_after: float = 300.0
     idle_after: float = 600.0
 
 
-class Liveness(NamedTuple):
-    """The computed part of a session view (immutable; a named tuple, built once
-    per session of a listing)."""
+DEFAULT_THRESHOLDS = Thresholds()
+"""The design's defaults: stale after 300 s, idle after 600 s."""
 
-    status: Status
-    health: Health
-    heartbeat_age_s: float | None
-    seconds_until_stale: float
-    clock_skew_s: float | None
-    process_alive: bool | None
-    relationship: Relationship
+
+class Liveness(
+    namedtuple(
+        "Liveness",
+        (
+            "status",
+            "health",
+            "heartbeat_age_s",
+            "seconds_until_stale",
+            "clock_skew_s",
+            "process_alive",
+            "relationship",
+        ),
+    )
+):
+    """The computed part of a session view (immutable; a named tuple, built once
+    per session of a listing).
+
+    Attributes:
+        status: :data:`~.models.Status`.
+        health: :data:`~.models.Health`.
+        heartbeat_age_s: seconds (float), or None when never beaten.
+        seconds_until_stale: seconds (float).
+        clock_skew_s: seconds the heartbeat lies in the reader's future (float), or None.
+        process_alive: bool, or None (remote: its process cannot be named from here).
+        relationship: :data:`~.models.Relationship`.
+    """
+
+    __slots__ = ()
 
 
 def age_seconds(now: datetime, then: datetime | None) -> tuple[float | None, float | None]:
@@ -247,7 +271,7 @@ def assess(
     now: datetime,
     observer: Observer,
     probe: ProcessProbe,
-    thresholds: Thresholds = Thresholds(),
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
 ) -> Liveness:
     """Classify ``record`` as seen by ``observer`` at ``now`` (see module doc)."""
     same_clock = same_boot_clock(record, observer)
@@ -357,6 +381,7 @@ def view_of(record: SessionRecord, liveness: Liveness) -> SessionView:
 
 
 __all__ = [
+    "DEFAULT_THRESHOLDS",
     "HEALTHY_BELOW_S",
     "WARNING_BELOW_S",
     "Liveness",

@@ -8,8 +8,13 @@ probe that kills without killing.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
-from typing import Protocol
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import Protocol
+else:  # a typing Protocol for type checkers, a plain base class at run time: the
+    Protocol = object  # status line and ``status`` load this module without typing
 
 
 class ProcessState(enum.Enum):

@@ -16,7 +16,8 @@ import re
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 """The URL schemes of a PostgreSQL store (libpq's two spellings)."""
 
-_KEYWORD_PASSWORD_RE = re.compile(r"""\bpassword\s*=\s*(?:'(?:[^'\\]|\\.)*'|\S*)""", re.IGNORECASE)
+_KEYWORD_PASSWORD = r"""\bpassword\s*=\s*(?:'(?:[^'\\]|\\.)*'|\S*)"""
+"""A ``password=`` pair of a libpq keyword string (compiled on first use)."""
 
 
 def is_postgres_url(url: object) -> bool:
@@ -37,7 +38,7 @@ def redact_url(url: str) -> str:
     (no ``://``) loses its ``password=...`` pairs. Never raises.
     """
     if "://" not in url:
-        return " ".join(_KEYWORD_PASSWORD_RE.sub("", url).split())
+        return " ".join(re.sub(_KEYWORD_PASSWORD, "", url, flags=re.IGNORECASE).split())
     scheme, rest = url.split("://", 1)
     rest = rest.split("#", 1)[0]
     # The user part ends at the last "@" before the query (a password may hold "@" or "/").

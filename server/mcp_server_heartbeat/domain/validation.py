@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # the status line imports this module and must not load pydantic
-    from pydantic import ValidationError
 
 from .errors import InvalidInputError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the status line imports this module: neither pydantic nor typing
+    from collections.abc import Mapping
+    from typing import Any
+
+    from pydantic import ValidationError
 
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 ID_MAX_CHARS = 128
 """The longest id :data:`ID_PATTERN` accepts."""
-_ID_RE = re.compile(ID_PATTERN)
 ID_RULE = (
     "1 to 128 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit "
     f"(pattern {ID_PATTERN}), e.g. '043' or 'feat-login'"
@@ -52,7 +53,7 @@ def validate_id(value: object, field: str) -> str:
 
 def is_id(value: object) -> bool:
     """Whether ``value`` is a string matching :data:`ID_PATTERN` (the whole string)."""
-    return isinstance(value, str) and _ID_RE.fullmatch(value) is not None
+    return isinstance(value, str) and re.fullmatch(ID_PATTERN, value) is not None
 
 
 def id_refused(value: object, field: str) -> InvalidInputError:
@@ -192,7 +193,6 @@ line or paragraph separators, no invisible format characters (soft hyphen,
 zero-width, bidi embeddings/isolates, BOM). One regular expression that means
 the same in Python ``re``, pydantic's Rust engine and ECMA-262 (JSON Schema
 clients), so the tools' input schema and the server accept the same labels."""
-_LABEL_RE = re.compile(LABEL_PATTERN)
 LABEL_RULE = (
     "printable text on one line with at least one visible character (no newline, tab, "
     "NUL, escape, zero-width or bidi control characters)"
@@ -200,7 +200,6 @@ LABEL_RULE = (
 
 KEBAB_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 """Lowercase kebab-case: ``a-z0-9`` words joined by single ``-`` (tag kinds and topics)."""
-_KEBAB_RE = re.compile(KEBAB_PATTERN)
 MAX_TOPIC_CHARS = 20
 MAX_KIND_CHARS = 40
 
@@ -220,7 +219,7 @@ def validate_label(value: object, field: str, max_chars: int = MAX_LABEL_CHARS) 
         raise InvalidInputError(
             f"{field} is {len(value)} characters long; at most {max_chars} are accepted"
         )
-    if not _LABEL_RE.fullmatch(value):
+    if not re.fullmatch(LABEL_PATTERN, value):
         raise InvalidInputError(
             f"{field} contains control or invisible characters (newline, tab, NUL, escape, "
             f"zero-width, bidi ...); use {LABEL_RULE}"
@@ -234,7 +233,7 @@ def validate_kebab(value: object, field: str, max_chars: int) -> str:
     Raises:
         InvalidInputError: not a string, longer than ``max_chars``, or not kebab-case.
     """
-    if isinstance(value, str) and len(value) <= max_chars and _KEBAB_RE.fullmatch(value):
+    if isinstance(value, str) and len(value) <= max_chars and re.fullmatch(KEBAB_PATTERN, value):
         return value
     shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
     raise InvalidInputError(

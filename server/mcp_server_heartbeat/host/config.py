@@ -49,16 +49,21 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from ..domain.errors import ConfigError, InvalidInputError
+from ..domain.frozen import Frozen
 from ..domain.liveness import Thresholds
 from ..domain.store_url import POSTGRES_SCHEMES, is_postgres_url, redact_url
-from ..domain.validation import MAX_KIND_CHARS, validate_kebab
-from .repository import Repository, find_repository
+from .paths import is_dir, normal, resolve
+from .repository import repository_dirs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the status line and status resolve settings without typing or pathlib
+    from collections.abc import Callable, Mapping
+    from pathlib import Path
+    from typing import Any
+
+    from .repository import Repository
 
 DEFAULT_DIR = ".ahrena/workflow/sessions"
 SCOPES = ("repository", "worktree")
@@ -78,16 +83,14 @@ characters, at most 63 bytes (PostgreSQL's NAMEDATALEN - 1)."""
 MAX_PROJECT_CHARS = 512
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(Frozen):
     """A resolved value and its source: ``flag --x``, ``env X``, ``directives ...``, ``default``."""
 
     value: Any
     source: str
 
 
-@dataclass(frozen=True)
-class Flags:
+class Flags(Frozen):
     """The command-line values that take part in resolution (None = not given)."""
 
     root: str | None = None
@@ -100,7 +103,6 @@ class Flags:
     store: str | None = None
 
 
-@dataclass(frozen=True, repr=False)
 class StoreSetting(Setting):
     """The store URL's setting: its ``repr`` shows the URL without its password,
     so a logged ``Config`` never carries it."""
@@ -110,8 +112,7 @@ class StoreSetting(Setting):
         return f"StoreSetting(value={shown!r}, source={self.source!r})"
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(Frozen):
     """The resolved configuration. Durations are seconds."""
 
     root: Setting
@@ -144,7 +145,10 @@ class Config:
 
     @property
     def dir_path(self) -> Path:
-        """The heartbeat directory (absolute)."""
+        """The heartbeat directory (absolute), as a ``Path`` (``directory.value`` is
+        the same path as a string)."""
+        from pathlib import Path
+
         return Path(self.directory.value)
 
     def describe(self) -> dict[str, Setting]:
@@ -172,10 +176,15 @@ class Config:
 def resolve_config(
     flags: Flags,
     env: Mapping[str, str],
-    cwd: Path,
-    find_repo: Callable[[Path], Repository | None] = find_repository,
+    cwd: str | os.PathLike[str],
+    find_repo: Callable[[Path], Repository | None] | None = None,
 ) -> Config:
     """Resolve every setting (see module doc).
+
+    ``cwd`` is the working directory (a ``Path`` or a string). ``find_repo``
+    places a directory in git (tests inject one); None:
+    :func:`~.repository.find_repository`'s rule, read without ``pathlib``
+    (:func:`~.repository.repository_dirs`).
 
     Raises:
         ConfigError: a non-positive or non-numeric duration, an interval not
@@ -185,9 +194,9 @@ def resolve_config(
             key or schema name. The message names the value (a URL without its
             password) and its source.
     """
-    launch = _launch_dir(flags, env, cwd)
-    repo = find_repo(Path(launch.value))
-    worktree = Path(launch.value) if repo is None else repo.worktree
+    launch = _launch_dir(flags, env, os.fspath(cwd))
+    repo = _repository(launch.value, find_repo)
+    worktree = launch.value if repo is None else repo[1]
     tracking = _read_directives(worktree)
     scope = _first(
         ("flag --scope", flags.scope),
@@ -201,12 +210,12 @@ def resolve_config(
             + " or ".join(SCOPES)
         )
     root = _domain_root(launch, repo, scope.value)
-    if Path(root.value) != worktree and not (repo is not None and repo.bare):
+    if normal(root.value) != normal(worktree) and not (repo is not None and repo[2]):
         # The domain's own settings: every worktree of the repository reads the root's
         # file (none there: the defaults), so a branch's copy cannot split the domain
         # (another heartbeat_dir, a shorter stale threshold, tracking off). A bare
         # repository has no checkout of its own: its worktrees read their copies.
-        tracking = _read_directives(Path(root.value))
+        tracking = _read_directives(root.value)
 
     dir_setting = _first(
         ("flag --dir", flags.dir),
@@ -218,10 +227,8 @@ def resolve_config(
         raise ConfigError(
             f"{dir_setting.source}: expected a directory path, got {dir_setting.value!r}"
         )
-    directory = Path(os.path.expanduser(dir_setting.value))
-    if not directory.is_absolute():
-        directory = Path(root.value) / directory
-    directory_setting = Setting(str(Path(os.path.normpath(directory))), dir_setting.source)
+    directory = os.path.join(root.value, os.path.expanduser(dir_setting.value))
+    directory_setting = Setting(os.path.normpath(directory), dir_setting.source)
 
     stale_minutes = tracking.get("stale_threshold_minutes")
     interval = _seconds(
@@ -271,12 +278,12 @@ def resolve_config(
         plans_dir=_plans_dir(env, tracking, worktree),
         scope=scope,
         worktree=Setting(
-            None if repo is None else str(repo.worktree),
+            None if repo is None else repo[1],
             "none (not in a git repository)" if repo is None else "git worktree",
         ),
         tag_kinds=_tag_kinds(tracking),
         store=store,
-        project=_project(env, tracking, Path(root.value), repo, scope.value, store.value),
+        project=_project(env, tracking, root.value, repo, scope.value, store.value),
         schema=_schema(env, tracking),
     )
 
@@ -309,8 +316,8 @@ def _store(flags: Flags, env: Mapping[str, str], tracking: Mapping[str, Any]) ->
 def _project(
     env: Mapping[str, str],
     tracking: Mapping[str, Any],
-    root: Path,
-    repo: Repository | None,
+    root: str,
+    repo: _Dirs | None,
     scope: str,
     store_url: str | None,
 ) -> Setting:
@@ -336,11 +343,13 @@ def _project(
         return Setting(value.strip(), given.source)
     if store_url is None:
         return Setting(None, "default (not used: the heartbeat directory is per repository)")
+    from pathlib import Path
+
     from .project_key import derive_project  # reads the git config; may run git
 
     key, source = derive_project(
-        root,
-        None if repo is None else repo.worktree,
+        Path(root),
+        None if repo is None else Path(repo[1]),
         per_worktree=scope == "worktree",
         allow_git=True,
     )
@@ -367,7 +376,7 @@ def _schema(env: Mapping[str, str], tracking: Mapping[str, Any]) -> Setting:
 _UNSET: Any = object()
 
 
-def _plans_dir(env: Mapping[str, str], tracking: Mapping[str, Any], root: Path) -> Setting:
+def _plans_dir(env: Mapping[str, str], tracking: Mapping[str, Any], root: str) -> Setting:
     """Where plan files live (env ``HEARTBEAT_PLANS_DIR`` > directives
     ``session_tracking.plans_dir`` > ``.ahrena/workflow/plans``), absolute."""
     chosen = _first(
@@ -377,10 +386,8 @@ def _plans_dir(env: Mapping[str, str], tracking: Mapping[str, Any], root: Path) 
     )
     if not isinstance(chosen.value, str) or not chosen.value.strip():
         raise ConfigError(f"{chosen.source}: expected a directory path, got {chosen.value!r}")
-    path = Path(os.path.expanduser(chosen.value))
-    if not path.is_absolute():
-        path = root / path
-    return Setting(str(Path(os.path.normpath(path))), chosen.source)
+    path = os.path.join(root, os.path.expanduser(chosen.value))
+    return Setting(os.path.normpath(path), chosen.source)
 
 
 def _tag_kinds(tracking: Mapping[str, Any]) -> Setting:
@@ -396,6 +403,8 @@ def _tag_kinds(tracking: Mapping[str, Any]) -> Setting:
         return Setting(None, "default")
     if not isinstance(kinds, list) or not kinds:
         raise ConfigError(f"{where}.kinds must be a non-empty list of words, got {kinds!r}")
+    from ..domain.validation import MAX_KIND_CHARS, validate_kebab
+
     for kind in kinds:
         try:
             validate_kebab(kind, f"{where}.kinds[]", MAX_KIND_CHARS)
@@ -404,7 +413,7 @@ def _tag_kinds(tracking: Mapping[str, Any]) -> Setting:
     return Setting(tuple(kinds), "directives session_tracking.tags.kinds")
 
 
-def _launch_dir(flags: Flags, env: Mapping[str, str], cwd: Path) -> Setting:
+def _launch_dir(flags: Flags, env: Mapping[str, str], cwd: str) -> Setting:
     """``--root``, else ``CLAUDE_PROJECT_DIR``, else the working directory: absolute,
     resolved, and a directory (else ConfigError)."""
     if flags.root:
@@ -412,32 +421,47 @@ def _launch_dir(flags: Flags, env: Mapping[str, str], cwd: Path) -> Setting:
     elif env.get("CLAUDE_PROJECT_DIR"):
         chosen = Setting(env["CLAUDE_PROJECT_DIR"], "env CLAUDE_PROJECT_DIR")
     else:
-        chosen = Setting(str(cwd), "working directory")
-    path = Path(os.path.expanduser(chosen.value))
-    if not path.is_absolute():
-        path = cwd / path
-    if not path.is_dir():
+        chosen = Setting(normal(cwd), "working directory")
+    path = os.path.join(cwd, os.path.expanduser(chosen.value))
+    if not is_dir(path):
         raise ConfigError(f"root {chosen.value!r} ({chosen.source}) is not a directory")
-    return Setting(str(path.resolve()), chosen.source)
+    return Setting(resolve(path), chosen.source)
 
 
-def _domain_root(launch: Setting, repo: Repository | None, scope: str) -> Setting:
+_Dirs = tuple[str, str, bool]
+"""A repository's ``(root, worktree, bare)``, paths as strings
+(:func:`~.repository.repository_dirs`)."""
+
+
+def _repository(launch: str, find_repo: Callable[[Path], Repository | None] | None) -> _Dirs | None:
+    """Where ``launch`` sits in git (see :func:`resolve_config`), or None outside it."""
+    if find_repo is None:
+        return repository_dirs(launch)
+    from pathlib import Path
+
+    repo = find_repo(Path(launch))
+    return None if repo is None else (str(repo.root), str(repo.worktree), repo.bare)
+
+
+def _domain_root(launch: Setting, repo: _Dirs | None, scope: str) -> Setting:
     """The coordination domain's root for ``scope`` (see module doc)."""
     if repo is None:
         return launch
+    root, worktree, bare = repo
     if scope == "worktree":
-        return Setting(str(repo.worktree.resolve()), f"{launch.source}, its git worktree")
-    where = "bare repository" if repo.bare else "repository root"
-    return Setting(str(repo.root.resolve()), f"{launch.source}, its {where}")
+        return Setting(resolve(worktree), f"{launch.source}, its git worktree")
+    where = "bare repository" if bare else "repository root"
+    return Setting(resolve(root), f"{launch.source}, its {where}")
 
 
-def _read_directives(root: Path) -> dict[str, Any]:
+def _read_directives(root: str) -> dict[str, Any]:
     """The ``session_tracking`` mapping of ``<root>/.ahrena/.directives``, or {}."""
-    path = root / DIRECTIVES_PATH
+    path = os.path.join(root, DIRECTIVES_PATH)
     try:
-        if path.stat().st_size > MAX_DIRECTIVES_BYTES:
+        if os.stat(path).st_size > MAX_DIRECTIVES_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_DIRECTIVES_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError) as exc:

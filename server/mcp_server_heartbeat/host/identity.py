@@ -15,60 +15,29 @@
 | pid_namespace | ``readlink /proc/self/ns/pid``, e.g. ``pid:[4026531836]``, else None |
 | time_namespace | ``readlink /proc/self/ns/time`` (Linux >= 5.6), else None |
 
-A PID names one process only inside one PID namespace of one boot of one
-host, so proof of death needs all four to match the reader's (``liveness``);
-``CLOCK_BOOTTIME`` readings compare only within one boot and time namespace.
-The three kernel facts are read once per process.
+The kernel facts, the host's name and the observer of this process's space
+are :mod:`.process_space` (the light part, imported here: the status line and
+the hooks observe without loading this module).
 """
 
 from __future__ import annotations
 
-import functools
 import os
-import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ..domain.clock import BootClock, boottime_now
-from ..domain.liveness import Observer
 from ..domain.validation import validate_id
 from .probe import process_start_ticks, process_start_time
-
-BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
-
-
-@functools.cache
-def read_boot_id() -> str | None:
-    """This kernel boot's id (a UUID that changes at every boot), or None where
-    ``/proc`` does not give it (not Linux, /proc not mounted). Read once."""
-    try:
-        with open(BOOT_ID_PATH, encoding="ascii") as file:
-            text = file.read(64).strip()
-    except (OSError, ValueError):
-        return None
-    return text or None
-
-
-def _namespace(kind: str) -> str | None:
-    try:
-        return os.readlink(f"/proc/self/ns/{kind}")
-    except OSError:
-        return None
-
-
-@functools.cache
-def read_pid_namespace() -> str | None:
-    """This process's PID namespace, e.g. ``pid:[4026531836]``, or None. Read once."""
-    return _namespace("pid")
-
-
-@functools.cache
-def read_time_namespace() -> str | None:
-    """This process's time namespace, e.g. ``time:[4026531834]``, or None (kernels
-    before 5.6 have none: boot-time clocks then carry no offset). Read once."""
-    return _namespace("time")
+from .process_space import (
+    BOOT_ID_PATH,
+    host_name,
+    observer_here,
+    read_boot_id,
+    read_pid_namespace,
+    read_time_namespace,
+)
 
 
 @dataclass(frozen=True)
@@ -127,34 +96,12 @@ def detect_identity(
         agent_version=env.get("AI_AGENT") or None,
         branch=git_branch(cwd) if branch is None else branch(),
         cwd=str(cwd),
-        host=socket.gethostname(),
+        host=host_name(),
         pid=pid,
         pid_started_at=process_start_time(pid),
         pid_start_ticks=process_start_ticks(pid),
         client_pid=os.getppid(),
         worktree=worktree,
-    )
-
-
-def observer_here(
-    session_id: str | None,
-    host: str | None = None,
-    client_pid: int | None = None,
-    previous_session: str | None = None,
-    boottime: BootClock | None = boottime_now,
-) -> Observer:
-    """An observer in this process's space: its host (default: this hostname),
-    boot, PID and time namespaces (read once per process), so the records of this
-    space can be proven dead and the others are remote (design: proof of death)."""
-    return Observer(
-        session_id=session_id,
-        host=socket.gethostname() if host is None else host,
-        client_pid=client_pid,
-        previous_session=previous_session,
-        boot_id=read_boot_id(),
-        pid_namespace=read_pid_namespace(),
-        time_namespace=read_time_namespace(),
-        boottime=boottime,
     )
 
 
@@ -164,9 +111,11 @@ hook exports it through Claude Code's ``CLAUDE_ENV_FILE``."""
 
 
 __all__ = [
+    "BOOT_ID_PATH",
     "SESSION_ENV",
     "Identity",
     "detect_identity",
+    "host_name",
     "observer_here",
     "read_boot_id",
     "read_pid_namespace",

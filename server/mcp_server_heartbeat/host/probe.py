@@ -28,9 +28,12 @@ import functools
 import os
 from datetime import UTC, datetime
 from types import ModuleType
-from typing import Any
 
 from ..domain.process import ProcessProbe, ProcessState
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 START_TIME_TOLERANCE_S = 1.0
 """Start times that differ by more than this are different processes.
@@ -222,6 +225,58 @@ def probe_process(
     return ProcessState.ALIVE
 
 
+def ancestor_pids() -> frozenset[int]:
+    """The pids of this process's ancestors: its parent, the parent's parent, ...
+    up to init, as ``psutil.Process().parents()`` names them, without importing
+    psutil where ``/proc`` exists (the status line asks after ``/clear``, on every
+    refresh).
+
+    psutil's walk, read from ``/proc/<pid>/stat`` (parent pid and start ticks in
+    one read): it stops at the lowest pid of ``/proc`` (init, included), at a
+    parent with no entry (gone, pid 0, hidden by ``hidepid=2``) and at a parent
+    that started after its child (its pid was reused). An ancestor whose entry
+    cannot be read (no permission) gives the empty set, as psutil's
+    ``AccessDenied`` did to every caller; so does any other fault. Where ``/proc``
+    does not exist, psutil answers.
+    """
+    if not _has_proc():
+        psutil = _psutil()
+        try:
+            return frozenset(parent.pid for parent in psutil.Process().parents())
+        except (psutil.Error, OSError):
+            return frozenset()
+    try:
+        return frozenset(_walk_up(os.getpid()))
+    except (OSError, ValueError, IndexError):
+        return frozenset()
+
+
+def _walk_up(pid: int) -> list[int]:
+    found: list[int] = []
+    lowest = min(int(name) for name in os.listdir("/proc") if name.isdigit())
+    child = _family(pid)
+    while child is not None and pid != lowest:
+        parent_pid, child_ticks = child
+        parent = _family(parent_pid)
+        if parent is None or parent[1] > child_ticks:
+            break
+        found.append(parent_pid)
+        pid, child = parent_pid, parent
+    return found
+
+
+def _family(pid: int) -> tuple[int, int] | None:
+    """``(parent pid, start ticks)`` of ``pid`` from ``/proc/<pid>/stat``; None when
+    it has no entry. Other errors (no permission) raise."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb", buffering=0) as stat:
+            data = stat.read(4096)
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()
+    return int(fields[1]), int(fields[19])
+
+
 def _differs(started_at: datetime, ticks: int, btime: float) -> bool:
     created = btime + ticks / _clock_ticks()
     return abs(created - started_at.timestamp()) > START_TIME_TOLERANCE_S
@@ -231,6 +286,7 @@ __all__ = [
     "START_TIME_TOLERANCE_S",
     "ProcessProbe",
     "ProcessState",
+    "ancestor_pids",
     "boot_time",
     "pid_exists",
     "probe_process",

@@ -21,14 +21,21 @@ directory) is normalised to the repository's **root**:
 
 The session's **worktree** (the top level of the checkout it works in) is
 reported beside the root. Found from the repository's files, without running
-``git``, so the hooks and the status line stay cheap.
+``git``, so the hooks and the status line stay cheap; for them the same answers
+come as strings (:func:`repository_dirs`, :func:`git_dirs`), without ``pathlib``.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
-from pathlib import Path
+
+from ..domain.frozen import Frozen
+from .paths import and_parents, is_dir, is_file, normal, resolve
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MAX_SMALL_FILE_BYTES = 256 * 1024
 """Git files and manifests larger than this (256 KiB) are not read."""
@@ -36,14 +43,13 @@ MAX_SMALL_FILE_BYTES = 256 * 1024
 MAX_PARENT_WALK = 64
 """How many directories :func:`find_git_dir` climbs at most."""
 
-_CORE_RE = re.compile(r"^\s*\[\s*core\s*\]\s*$", re.IGNORECASE)
-_SECTION_RE = re.compile(r"^\s*\[")
-_KEY_RE = re.compile(r"^\s*(?P<key>bare|worktree)\s*=\s*(?P<value>.*?)\s*$", re.IGNORECASE)
+_CORE = r"^\s*\[\s*core\s*\]\s*$"
+_SECTION = r"^\s*\["
+_KEY = r"^\s*(?P<key>bare|worktree)\s*=\s*(?P<value>.*?)\s*$"
 _TRUE = {"true", "yes", "on", "1"}
 
 
-@dataclass(frozen=True)
-class Repository:
+class Repository(Frozen):
     """Where a path sits in git.
 
     Attributes:
@@ -66,40 +72,51 @@ def find_git_dir(start: Path) -> tuple[Path, Path, Path] | None:
     (``gitdir: <path>``, relative to the work tree): the git dir is that path,
     and the common dir is named by its ``commondir`` file (worktrees) or is
     the git dir itself (submodules). None outside a repository or when the
-    files are unreadable.
+    files are unreadable. (:func:`git_dirs` with paths.)
     """
-    here = start.resolve()
-    for candidate in [here, *here.parents][:MAX_PARENT_WALK]:
-        dot_git = candidate / ".git"
+    from pathlib import Path
+
+    found = git_dirs(os.fspath(start))
+    return None if found is None else (Path(found[0]), Path(found[1]), Path(found[2]))
+
+
+def git_dirs(start: str) -> tuple[str, str, str] | None:
+    """:func:`find_git_dir` with paths as strings, as ``str(path)`` gives them,
+    without ``pathlib`` (the status line and ``status`` resolve their
+    configuration through it)."""
+    here = resolve(start)
+    for candidate in and_parents(here, MAX_PARENT_WALK):
+        dot_git = os.path.join(candidate, ".git")
         try:
-            if dot_git.is_dir():
+            if is_dir(dot_git):
                 return candidate, dot_git, dot_git
-            if not dot_git.is_file():
+            if not is_file(dot_git):
                 continue
             text = read_small(dot_git)
         except OSError:
             return None
         if text is None or not text.startswith("gitdir:"):
             return None
-        git_dir = Path(text[len("gitdir:") :].strip())
-        if not git_dir.is_absolute():
-            git_dir = (candidate / git_dir).resolve()
+        git_dir = normal(text[len("gitdir:") :].strip())
+        if not os.path.isabs(git_dir):
+            git_dir = resolve(os.path.join(candidate, git_dir))
         common = git_dir
-        pointer = read_small(git_dir / "commondir")
+        pointer = read_small(os.path.join(git_dir, "commondir"))
         if pointer and pointer.strip():
-            common = Path(pointer.strip())
-            if not common.is_absolute():
-                common = (git_dir / common).resolve()
+            common = normal(pointer.strip())
+            if not os.path.isabs(common):
+                common = resolve(os.path.join(git_dir, common))
         return candidate, git_dir, common
     return None
 
 
-def read_small(path: Path) -> str | None:
+def read_small(path: str | os.PathLike[str]) -> str | None:
     """The text of a regular file of at most :data:`MAX_SMALL_FILE_BYTES`, or None."""
     try:
-        if not path.is_file() or path.stat().st_size > MAX_SMALL_FILE_BYTES:
+        if not is_file(path) or os.stat(path).st_size > MAX_SMALL_FILE_BYTES:
             return None
-        return path.read_text(encoding="utf-8", errors="replace")
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read()
     except OSError:
         return None
 
@@ -108,45 +125,59 @@ def find_repository(start: Path) -> Repository | None:
     """The repository containing ``start`` (see module doc), or None outside one.
 
     Never raises: unreadable git files give the nearest answer that is safe
-    (the worktree itself as root), never another repository.
+    (the worktree itself as root), never another repository. (:func:`repository_dirs`
+    with paths.)
     """
-    found = find_git_dir(start)
+    from pathlib import Path
+
+    found = repository_dirs(os.fspath(start))
+    if found is None:
+        return None
+    root, worktree, bare = found
+    return Repository(root=Path(root), worktree=Path(worktree), bare=bare)
+
+
+def repository_dirs(start: str) -> tuple[str, str, bool] | None:
+    """:func:`find_repository` as ``(root, worktree, bare)``, the paths as strings
+    (as ``str(path)`` gives them), without ``pathlib``; None outside a repository."""
+    found = git_dirs(start)
     if found is None:
         return None
     work_tree, git_dir, common = found
-    if not (git_dir.is_dir() and common.is_dir()):
+    if not (is_dir(git_dir) and is_dir(common)):
         # A linked worktree whose administrative directory was pruned (or a .git file
         # naming nothing): never place the heartbeat directory inside a git directory
         # that does not exist (``prepare`` would create it there, and the next
         # ``git worktree prune`` would delete it with its claim ledgers).
-        return Repository(root=work_tree, worktree=work_tree)
-    if common.name == ".git":
+        return work_tree, work_tree, False
+    if os.path.basename(common) == ".git":
         # A normal repository: the main working tree is the directory holding .git.
-        main = common.parent
-        return Repository(root=main if (main / ".git").is_dir() else work_tree, worktree=work_tree)
+        main = os.path.dirname(common)
+        return (main if is_dir(os.path.join(main, ".git")) else work_tree), work_tree, False
     core = _core_settings(common)
     if core.get("bare", "").lower() in _TRUE:
-        return Repository(root=common, worktree=work_tree, bare=True)
+        return common, work_tree, True
     if core.get("worktree"):
-        checkout = Path(core["worktree"])
-        checkout = checkout if checkout.is_absolute() else (common / checkout).resolve()
-        if checkout.is_dir():
-            return Repository(root=checkout, worktree=work_tree)
-    return Repository(root=common, worktree=work_tree)
+        checkout = normal(core["worktree"])
+        if not os.path.isabs(checkout):
+            checkout = resolve(os.path.join(common, checkout))
+        if is_dir(checkout):
+            return checkout, work_tree, False
+    return common, work_tree, False
 
 
-def _core_settings(common: Path) -> dict[str, str]:
+def _core_settings(common: str) -> dict[str, str]:
     """``core.bare`` and ``core.worktree`` of ``<common>/config`` (lower-case keys)."""
-    text = read_small(common / "config")
+    text = read_small(os.path.join(common, "config"))
     found: dict[str, str] = {}
     if text is None:
         return found
     in_core = False
     for line in text.splitlines():
-        if _SECTION_RE.match(line):
-            in_core = bool(_CORE_RE.match(line))
+        if re.match(_SECTION, line):
+            in_core = bool(re.match(_CORE, line, re.IGNORECASE))
             continue
-        if in_core and (match := _KEY_RE.match(line)):
+        if in_core and (match := re.match(_KEY, line, re.IGNORECASE)):
             value = match["value"]
             if len(value) >= 2 and value[0] == value[-1] == '"':
                 value = value[1:-1]
@@ -160,5 +191,7 @@ __all__ = [
     "Repository",
     "find_git_dir",
     "find_repository",
+    "git_dirs",
     "read_small",
+    "repository_dirs",
 ]

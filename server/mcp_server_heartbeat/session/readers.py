@@ -15,13 +15,10 @@ the status line classifies plain records (``LightRecord``) through
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, TypeVar
 
 from ..domain.errors import InvalidInputError
-from ..domain.gcpause import collection_paused
 from ..domain.liveness import (
     Liveness,
     Observer,
@@ -33,11 +30,15 @@ from ..domain.liveness import (
     view_of,
 )
 from ..domain.process import MemoProbe
-from ..domain.validation import ID_MAX_CHARS, validate_label
 
-if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic or typing
+    from typing import TypeVar
+
     from ..domain.models import SessionRecord, SessionView, Status
     from ..host.probe import ProcessProbe
+
+    _R = TypeVar("_R", bound=RecordLike)
 
 STATUSES: tuple[Status, ...] = ("active", "idle", "stale", "dead", "ended")
 """Every status, in display order (live first)."""
@@ -47,7 +48,6 @@ WORKING_ELSEWHERE = ("other_active", "stale_alive", "stale_remote")
 """Relationships of the other sessions a session is told about at its start."""
 
 _STATUS_ORDER = {status: index for index, status in enumerate(STATUSES)}
-_R = TypeVar("_R", bound=RecordLike)
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
@@ -105,6 +105,8 @@ def check_filters(status: str | None, plan_id: str | None, branch: str | None) -
             f"status {status!r} is not accepted: use one of {', '.join(STATUSES)}"
         )
     if branch is not None:
+        from ..domain.validation import validate_label  # the status line validates nothing
+
         validate_label(branch, "branch", 256)
 
 
@@ -137,6 +139,8 @@ def sessions_with_liveness(
     Returns:
         Views in the order of ``records`` (see :func:`by_status` to sort).
     """
+    from ..domain.gcpause import collection_paused  # threading: not for the status line
+
     with collection_paused():
         return _views(
             records, now, at_one_instant(observer), MemoProbe(probe), thresholds,
@@ -183,7 +187,7 @@ def at_one_instant(observer: Observer) -> Observer:
     if observer.boottime is None:
         return observer
     reading = observer.boottime()
-    return dataclasses.replace(observer, boottime=lambda: reading)
+    return observer.replace(boottime=lambda: reading)
 
 
 def by_status(views: Sequence[SessionView]) -> list[SessionView]:
@@ -249,6 +253,8 @@ def continuation_id(original: str, n: int) -> str:
     the original shortened so the result stays a valid id (at most
     :data:`~.validation.ID_MAX_CHARS` characters). A server whose id is held by a
     live process runs under the first such id that is free (``session.starting``)."""
+    from ..domain.validation import ID_MAX_CHARS
+
     suffix = f"-{n}"
     return original[: ID_MAX_CHARS - len(suffix)] + suffix
 

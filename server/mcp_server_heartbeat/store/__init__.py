@@ -33,17 +33,20 @@ Contract every implementation keeps (proven by ``tests/contract``):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
-
 from .urls import POSTGRES_SCHEMES
 
-if TYPE_CHECKING:  # the status line imports this package and must not load pydantic
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the status line imports this package: neither pydantic nor typing
+    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
+    from datetime import datetime
+    from typing import Any, Protocol
+
     from ..domain.clock import Clock
     from ..domain.models import ClaimRecord, Event, SessionRecord, Unreadable
     from ..host.config import Config
+else:  # typing Protocols for type checkers, plain base classes at run time
+    Protocol = object
 
 DIRECTORY_SCHEME = "directory"
 """The default backend: the heartbeat directory named by the configuration."""
@@ -360,7 +363,7 @@ def open_light_reader(config: Config, url: str | None = None) -> LightReader:
     if scheme == DIRECTORY_SCHEME:
         from .directory.light import LightDirectoryReader
 
-        return LightDirectoryReader(config.dir_path)
+        return LightDirectoryReader(config.directory.value)
     if scheme in POSTGRES_SCHEMES and url is not None:
         from .postgres.light import LightPostgresReader
 
@@ -383,8 +386,9 @@ def read_plain_records(
         return None
     from .directory.plain import read_plain
 
-    found = read_plain(config.dir_path)
-    return None if found is None else (str(config.dir_path), *found)
+    directory = config.directory.value
+    found = read_plain(directory)
+    return None if found is None else (directory, *found)
 
 
 def _unknown(url: str, scheme: str) -> Any:

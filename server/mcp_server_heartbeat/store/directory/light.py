@@ -15,8 +15,10 @@ import os
 import re
 import stat
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_RECORD_BYTES = 1024 * 1024
 """A record file larger than this is skipped (no session record comes close)."""
@@ -28,15 +30,16 @@ MAX_EVENT_LINE_BYTES = 8192
 EVENT_GENERATIONS = 4
 """Rotated generations of the event log (``events.1.jsonl`` .. ``events.4.jsonl``),
 as :data:`~.events.KEEP_GENERATIONS` (not imported: that module loads pydantic)."""
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-"""A plan id that is safe as a file name (:data:`~...domain.validation.ID_PATTERN`)."""
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+"""A plan id that is safe as a file name (:data:`~...domain.validation.ID_PATTERN`);
+compiled on first use (the status line reads no ledger)."""
 
 
 class LightDirectoryReader:
     """Session records of one heartbeat directory as plain dicts (a :class:`~.LightReader`)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = Path(directory)
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = os.fspath(directory)
 
     def session_records(self) -> list[dict[str, Any]]:
         """See :func:`scan`."""
@@ -45,9 +48,9 @@ class LightDirectoryReader:
     def claim(self, plan_id: str) -> dict[str, Any] | None:
         """The plan's claim ledger (``claims/<plan_id>.json``) as a dict; None when
         missing, unreadable or ``plan_id`` is not a safe file name."""
-        if not SAFE_NAME.match(plan_id):
+        if not re.match(SAFE_NAME, plan_id):
             return None
-        data = _read(self.directory / "claims" / f"{plan_id}.json")
+        data = _read(os.path.join(self.directory, "claims", f"{plan_id}.json"))
         try:
             record = json.loads(data) if data is not None else None
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -58,13 +61,13 @@ class LightDirectoryReader:
         """The events of ``plan_id`` whose kind is in ``kinds``, oldest first, as
         dicts, from the live log and its rotated generations. Only lines naming
         the plan are parsed; torn or foreign lines are skipped."""
-        if not SAFE_NAME.match(plan_id):
+        if not re.match(SAFE_NAME, plan_id):
             return []
         quoted = b'"' + plan_id.encode() + b'"'
         found: list[dict[str, Any]] = []
         for number in range(EVENT_GENERATIONS, -1, -1):
             name = "events.jsonl" if number == 0 else f"events.{number}.jsonl"
-            data = _read(self.directory / name, MAX_LOG_BYTES)
+            data = _read(os.path.join(self.directory, name), MAX_LOG_BYTES)
             if not data or quoted not in data:
                 continue
             for line in data.splitlines():
@@ -87,7 +90,7 @@ class LightDirectoryReader:
         return datetime.now(UTC)
 
 
-def scan(directory: Path) -> list[dict[str, Any]]:
+def scan(directory: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The session records of ``directory`` as plain dicts (``<id>.json`` whose
     ``session_id`` matches the name); anything unreadable is skipped. Never
     follows a link, never blocks on a FIFO, never creates anything."""
@@ -101,7 +104,7 @@ def scan(directory: Path) -> list[dict[str, Any]]:
         return []
     records = []
     for name in names:
-        data = _read(directory / name)
+        data = _read(os.path.join(directory, name))
         if data is None:
             continue
         try:
@@ -113,7 +116,7 @@ def scan(directory: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _read(path: Path, limit: int = MAX_RECORD_BYTES) -> bytes | None:
+def _read(path: str, limit: int = MAX_RECORD_BYTES) -> bytes | None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:

@@ -21,9 +21,12 @@ import os
 import re
 import stat
 from datetime import UTC, datetime
-from typing import Any
 
 from ...domain.validation import is_id
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_FILE_BYTES = 1024 * 1024
 """A larger file is left to the store (which refuses it as too large)."""
