@@ -116,7 +116,7 @@ def test_bad_values_are_refused_naming_the_value(root, flags, env, text, says):
     if text is not None:
         directives(root, text)
     if flags.root is None:
-        flags = Flags(**{**flags.__dict__, "root": str(root)})
+        flags = flags._replace(root=str(root))
     with pytest.raises(ConfigError) as caught:
         resolve_config(flags, env, root, no_git)
     assert says in str(caught.value)

@@ -111,7 +111,7 @@ def config_of(args: argparse.Namespace, payload: Payload) -> Config:
     Raises:
         ConfigError: a bad setting.
     """
-    flags = flags_of(args).replace(session_id=None)
+    flags = flags_of(args)._replace(session_id=None)
     return resolve_config(flags, os.environ, payload.directory)
 
 

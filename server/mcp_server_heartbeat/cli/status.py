@@ -88,7 +88,7 @@ def _flags(args: Any) -> Flags:
     (a flag not given is absent or None)."""
     from ..host.config import Flags
 
-    return Flags(**{name: getattr(args, name, None) for name in Flags.FIELDS})
+    return Flags(**{name: getattr(args, name, None) for name in Flags._fields})
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -27,9 +27,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import namedtuple
 
 from ..domain.clock import format_duration
-from ..domain.frozen import Frozen
 from ..domain.liveness import Thresholds
 from ..domain.process import MemoProbe
 from ..host.config import SCOPES, Flags, resolve_config
@@ -114,7 +114,7 @@ def given_flags(words: Sequence[str]) -> _NoFlags | None:
 def _flags(args: object) -> Flags:
     """The configuration flags given: ``args`` is the parser's namespace (a flag not
     given is absent or None) or :class:`_NoFlags`."""
-    return Flags(**{name: getattr(args, name, None) for name in Flags.FIELDS})
+    return Flags(**{name: getattr(args, name, None) for name in Flags._fields})
 
 
 def render(args: object, data: Mapping[str, Any], env: Mapping[str, str]) -> str:
@@ -131,7 +131,7 @@ def render(args: object, data: Mapping[str, Any], env: Mapping[str, str]) -> str
     flags = _flags(args)
     project_dir = workspace.get("project_dir") or data.get("cwd")
     if not flags.root and not env.get("CLAUDE_PROJECT_DIR") and isinstance(project_dir, str):
-        flags = flags.replace(root=project_dir or None)
+        flags = flags._replace(root=project_dir or None)
     cwd = workspace.get("current_dir") or data.get("cwd")
     here = cwd if isinstance(cwd, str) and os.path.isdir(cwd) else os.getcwd()
     config = resolve_config(flags, env, here)
@@ -247,24 +247,35 @@ def _conversation_server(
     return None if found is None else by_id[found.session_id]
 
 
-class LightRecord(Frozen):
+class LightRecord(
+    namedtuple(
+        "LightRecord",
+        (
+            "session_id",
+            "host",
+            "pid",
+            "pid_started_at",
+            "pid_start_ticks",
+            "client_pid",
+            "started_at",
+            "last_heartbeat",
+            "last_call_at",
+            "ended_at",
+            "boot_id",
+            "pid_namespace",
+            "time_namespace",
+            "last_heartbeat_boottime",
+        ),
+        defaults=(None, None, None, None),
+    )
+):
     """The fields of a session record that the liveness rules read, parsed from
-    plain JSON without pydantic (a :class:`~mcp_server_heartbeat.domain.liveness.RecordLike`)."""
+    plain JSON without pydantic (a :class:`~mcp_server_heartbeat.domain.liveness.RecordLike`):
+    the same names and types as :class:`~mcp_server_heartbeat.domain.models.SessionRecord`
+    (times aware UTC ``datetime``, pids ``int``), None where the record has no
+    valid value. Immutable (a named tuple)."""
 
-    session_id: str
-    host: str | None
-    pid: int | None
-    pid_started_at: datetime | None
-    pid_start_ticks: int | None
-    client_pid: int | None
-    started_at: datetime | None
-    last_heartbeat: datetime | None
-    last_call_at: datetime | None
-    ended_at: datetime | None
-    boot_id: str | None = None
-    pid_namespace: str | None = None
-    time_namespace: str | None = None
-    last_heartbeat_boottime: float | None = None
+    __slots__ = ()
 
     @classmethod
     def of(cls, record: Mapping[str, Any]) -> LightRecord:

@@ -79,7 +79,7 @@ def run_import(args: argparse.Namespace, out: TextIO | None = None) -> int:
         if not directory.is_dir():
             raise ConfigError(f"DIR {args.directory!r} is not a directory")
         source = open_store(
-            config.replace(
+            config._replace(
                 directory=Setting(str(directory), "argument DIR"),
                 store=StoreSetting(None, "argument DIR"),
             ),

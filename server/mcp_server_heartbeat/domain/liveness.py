@@ -35,10 +35,8 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
-from collections.abc import Callable
 
 from .clock import boottime_now
-from .frozen import Frozen
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # kept out of the import: the status line loads this without pydantic or typing
@@ -75,9 +73,26 @@ HEALTHY_BELOW_S = 60.0
 WARNING_BELOW_S = 180.0
 
 
-class Observer(Frozen):
-    """Who is looking: the caller's session id, host and MCP client pid, and the
-    process space and clock it reads from.
+class Observer(
+    namedtuple(
+        "Observer",
+        (
+            "session_id",
+            "host",
+            "client_pid",
+            "previous_session",
+            "boot_id",
+            "pid_namespace",
+            "time_namespace",
+            "boottime",
+        ),
+        defaults=(None, None, None, None, None, boottime_now),
+    )
+):
+    """Who is looking: the caller's session id (``str`` or None), host (``str``)
+    and MCP client pid (``int`` or None), the session it continues
+    (``previous_session``), and the process space and clock it reads from.
+    Immutable (a named tuple; ``_replace`` for a changed copy).
 
     ``boot_id``, ``pid_namespace`` and ``time_namespace`` are the reader's
     process space (None: unknown, so no record can be proven dead by it; the
@@ -87,21 +102,14 @@ class Observer(Frozen):
     whose wall clock is injected and whose boot-time clock is not).
     """
 
-    session_id: str | None
-    host: str
-    client_pid: int | None = None
-    previous_session: str | None = None
-    boot_id: str | None = None
-    pid_namespace: str | None = None
-    time_namespace: str | None = None
-    boottime: Callable[[], float] | None = boottime_now
+    __slots__ = ()
 
 
-class Thresholds(Frozen):
-    """Seconds after which a session counts as stale, or idle."""
+class Thresholds(namedtuple("Thresholds", ("stale_after", "idle_after"), defaults=(300.0, 600.0))):
+    """Seconds (``float``) after which a session counts as stale (``stale_after``,
+    default 300), or idle (``idle_after``, default 600). Immutable (a named tuple)."""
 
-    stale_after: float = 300.0
-    idle_after: float = 600.0
+    __slots__ = ()
 
 
 DEFAULT_THRESHOLDS = Thresholds()

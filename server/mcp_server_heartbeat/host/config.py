@@ -49,9 +49,9 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections import namedtuple
 
 from ..domain.errors import ConfigError, InvalidInputError
-from ..domain.frozen import Frozen
 from ..domain.liveness import Thresholds
 from ..domain.store_url import POSTGRES_SCHEMES, is_postgres_url, redact_url
 from .paths import is_dir, normal, resolve
@@ -83,58 +83,91 @@ characters, at most 63 bytes (PostgreSQL's NAMEDATALEN - 1)."""
 MAX_PROJECT_CHARS = 512
 
 
-class Setting(Frozen):
-    """A resolved value and its source: ``flag --x``, ``env X``, ``directives ...``, ``default``."""
+class Setting(namedtuple("Setting", ("value", "source"))):
+    """A resolved ``value`` and its ``source`` (``str``): ``flag --x``, ``env X``,
+    ``directives ...``, ``default``. Immutable (a named tuple)."""
 
-    value: Any
-    source: str
+    __slots__ = ()
 
 
-class Flags(Frozen):
-    """The command-line values that take part in resolution (None = not given)."""
+FLAG_NAMES = (
+    "root",
+    "dir",
+    "scope",
+    "interval",
+    "stale_after",
+    "idle_after",
+    "session_id",
+    "store",
+)
+"""The flags that take part in resolution, in :class:`Flags` order."""
 
-    root: str | None = None
-    dir: str | None = None
-    scope: str | None = None
-    interval: float | None = None
-    stale_after: float | None = None
-    idle_after: float | None = None
-    session_id: str | None = None
-    store: str | None = None
+
+class Flags(namedtuple("Flags", FLAG_NAMES, defaults=(None,) * len(FLAG_NAMES))):
+    """The command-line values that take part in resolution (None = not given):
+    ``root``, ``dir``, ``scope``, ``session_id``, ``store`` (``str``);
+    ``interval``, ``stale_after``, ``idle_after`` (seconds, ``float``).
+    Immutable (a named tuple; ``_replace`` for a changed copy)."""
+
+    __slots__ = ()
 
 
 class StoreSetting(Setting):
     """The store URL's setting: its ``repr`` shows the URL without its password,
     so a logged ``Config`` never carries it."""
 
+    __slots__ = ()
+
     def __repr__(self) -> str:
         shown = None if self.value is None else redact_url(self.value)
         return f"StoreSetting(value={shown!r}, source={self.source!r})"
 
 
-class Config(Frozen):
-    """The resolved configuration. Durations are seconds."""
+class Config(
+    namedtuple(
+        "Config",
+        (
+            "root",
+            "directory",
+            "interval",
+            "stale_after",
+            "idle_after",
+            "enabled",
+            "plans_dir",
+            "scope",
+            "worktree",
+            "tag_kinds",
+            "store",
+            "project",
+            "schema",
+        ),
+        defaults=(
+            Setting(DEFAULT_PLANS_DIR, "default"),
+            Setting(DEFAULT_SCOPE, "default"),
+            Setting(None, "default"),
+            Setting(None, "default"),
+            StoreSetting(None, "default"),
+            Setting(None, "default"),
+            Setting(DEFAULT_SCHEMA, "default"),
+        ),
+    )
+):
+    """The resolved configuration: one :class:`Setting` per field. Durations are
+    seconds. Immutable (a named tuple; ``_replace`` for a changed copy).
 
-    root: Setting
-    directory: Setting
-    interval: Setting
-    stale_after: Setting
-    idle_after: Setting
-    enabled: Setting
-    plans_dir: Setting = Setting(DEFAULT_PLANS_DIR, "default")
-    scope: Setting = Setting(DEFAULT_SCOPE, "default")
-    worktree: Setting = Setting(None, "default")
-    """The top level of the session's git worktree (absolute ``str``), or None outside git."""
-    tag_kinds: Setting = Setting(None, "default")
-    """``tuple[str, ...]`` of accepted ``tags.kind`` values, or None (any kebab-case kind)."""
-    store: Setting = StoreSetting(None, "default")
-    """The store URL (``postgresql://...``, password included when one was given),
-    or None for the heartbeat directory. Show it only through :meth:`describe`."""
-    project: Setting = Setting(None, "default")
-    """The project key partitioning a shared store (``str``), or None (the
-    heartbeat directory needs none)."""
-    schema: Setting = Setting(DEFAULT_SCHEMA, "default")
-    """The PostgreSQL schema's name (matches :data:`SCHEMA_NAME_RE`)."""
+    Fields: ``root``, ``directory`` (absolute ``str``), ``interval``,
+    ``stale_after``, ``idle_after`` (seconds), ``enabled`` (bool), ``plans_dir``,
+    ``scope``; ``worktree``: the top level of the session's git worktree
+    (absolute ``str``), or None outside git; ``tag_kinds``: ``tuple[str, ...]``
+    of accepted ``tags.kind`` values, or None (any kebab-case kind); ``store``:
+    the store URL (``postgresql://...``, password included when one was given),
+    or None for the heartbeat directory, shown only through :meth:`describe`
+    (its setting's ``repr`` hides the password); ``project``: the project key
+    partitioning a shared store (``str``), or None; ``schema``: the PostgreSQL
+    schema's name (matches :data:`SCHEMA_NAME_RE`).
+    """
+
+    __slots__ = ()
 
     @property
     def thresholds(self) -> Thresholds:

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections import namedtuple
 
-from ..domain.frozen import Frozen
 from .paths import and_parents, is_dir, is_file, normal, resolve
 
 TYPE_CHECKING = False
@@ -49,8 +49,8 @@ _KEY = r"^\s*(?P<key>bare|worktree)\s*=\s*(?P<value>.*?)\s*$"
 _TRUE = {"true", "yes", "on", "1"}
 
 
-class Repository(Frozen):
-    """Where a path sits in git.
+class Repository(namedtuple("Repository", ("root", "worktree", "bare"), defaults=(False,))):
+    """Where a path sits in git. Immutable (a named tuple).
 
     Attributes:
         root: the coordination domain's root (absolute): the main working
@@ -60,9 +60,7 @@ class Repository(Frozen):
         bare: True when ``root`` is a bare repository.
     """
 
-    root: Path
-    worktree: Path
-    bare: bool = False
+    __slots__ = ()
 
 
 def find_git_dir(start: Path) -> tuple[Path, Path, Path] | None:

@@ -187,7 +187,7 @@ def at_one_instant(observer: Observer) -> Observer:
     if observer.boottime is None:
         return observer
     reading = observer.boottime()
-    return observer.replace(boottime=lambda: reading)
+    return observer._replace(boottime=lambda: reading)
 
 
 def by_status(views: Sequence[SessionView]) -> list[SessionView]:
