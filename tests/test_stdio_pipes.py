@@ -8,6 +8,7 @@ the background heartbeat, and the process exits 0 on stdin EOF.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -81,14 +82,139 @@ async def test_replies_leave_in_order_and_drain_waits_for_them() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_closed_pipe_drops_the_rest_without_raising() -> None:
+async def test_a_closed_pipe_drops_the_rest_and_says_so_once() -> None:
     read_end, write_end = os.pipe()
     os.close(read_end)
-    out = StdoutLines(write_end)
-    await out.write("nobody reads this\n")
-    await out.flush()
+    told: list[bool] = []
+    out = StdoutLines(write_end, on_broken=lambda: told.append(True))
+    for _ in range(3):
+        await out.write("nobody reads this\n")
+        await out.flush()
     assert out.drain(10)
     os.close(write_end)
+    assert told == [True]
+
+
+@pytest.mark.anyio
+async def test_a_full_non_blocking_pipe_is_waited_on_not_given_up() -> None:
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    told: list[bool] = []
+    out = StdoutLines(write_end, on_broken=lambda: told.append(True))
+    big = "y" * 300_000
+    received = bytearray()
+
+    def reader() -> None:
+        while chunk := os.read(read_end, 4096):
+            received.extend(chunk)
+
+    with anyio.fail_after(20):
+        await out.write(big + "\n")
+        await out.flush()
+        await out.write("next\n")
+        await out.flush()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(anyio.to_thread.run_sync, reader)
+            assert await anyio.to_thread.run_sync(out.drain, 15)
+            os.close(write_end)
+    os.close(read_end)
+    assert bytes(received) == (big + "\nnext\n").encode() and not told
+
+
+AFTER_THE_LOOP = r"""
+import asyncio, os, threading
+from mcp_server_heartbeat.mcp.stdio_pipes import StdinLines
+r, w = os.pipe()
+async def main():
+    lines = StdinLines(r)
+    os.write(w, b"first\n")
+    assert await lines.__anext__() == "first\n"
+    return next(t for t in threading.enumerate() if t.name == "heartbeat-stdin")
+reader = asyncio.run(main())
+os.write(w, b"a line after the loop closed\n")
+os.close(w)
+reader.join(10)
+assert not reader.is_alive(), "the reader thread did not stop"
+"""
+
+
+def test_the_reader_stops_quietly_once_the_loop_is_closed() -> None:
+    done = subprocess.run([sys.executable, "-c", AFTER_THE_LOOP], capture_output=True, timeout=30)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr.decode()
+
+
+def test_a_client_that_closes_its_end_of_stdout_ends_the_session(tmp_path: Path) -> None:
+    """The client stops listening (closes the read end of the server's stdout)
+    but keeps stdin open: the next reply fails with EPIPE, the input is ended,
+    and the server ends the session as on stdin EOF: claim released, record
+    ended, exit 0."""
+    root = tmp_path / "project"
+    root.mkdir()
+    sessions = root / ".ahrena/workflow/sessions"
+    proc = subprocess.Popen(
+        [CONSOLE_SCRIPT, "--session-id", "deaf"],
+        cwd=root,
+        env=clean_env(root),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        _initialize(proc)
+        _send(proc, _claim(1, "043"))
+        assert json.loads(proc.stdout.readline())["result"]["structuredContent"]["claimed"]
+        proc.stdout.close()
+        pings = iter(range(2, 10_000))
+
+        def ended() -> bool:
+            if proc.poll() is None:
+                _send(proc, {"jsonrpc": "2.0", "id": next(pings), "method": "ping"})
+            return proc.poll() is not None
+
+        wait_until(ended, timeout=15, what="the server's exit after EPIPE")
+        assert proc.wait(5) == 0
+        record = json.loads((sessions / "deaf.json").read_text())
+        ledger = json.loads((sessions / "claims" / "043.json").read_text())
+        assert record["ended_at"] is not None and record.get("plan_id") is None
+        assert ledger["holder"] is None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _send(proc: subprocess.Popen[bytes], message: dict[str, object]) -> None:
+    with contextlib.suppress(BrokenPipeError):  # the server may be gone already
+        proc.stdin.write(json.dumps(message).encode() + b"\n")  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+
+
+def _claim(request_id: int, plan_id: str) -> dict[str, object]:
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "tools/call",
+        "params": {"name": "claim_plan", "arguments": {"plan_id": plan_id}},
+    }
+
+
+def _initialize(proc: subprocess.Popen[bytes]) -> None:
+    _send(
+        proc,
+        {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "pipes", "version": "1"},
+            },
+        },
+    )
+    assert json.loads(proc.stdout.readline())["id"] == 0  # type: ignore[union-attr]
+    _send(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
 
 
 def test_a_client_that_stops_reading_does_not_stall_the_heartbeat(tmp_path: Path) -> None:
@@ -108,29 +234,11 @@ def test_a_client_that_stops_reading_does_not_stall_the_heartbeat(tmp_path: Path
     )
     assert proc.stdin is not None and proc.stdout is not None
     try:
-
-        def send(message: dict[str, object]) -> None:
-            proc.stdin.write(json.dumps(message).encode() + b"\n")  # type: ignore[union-attr]
-            proc.stdin.flush()  # type: ignore[union-attr]
-
-        send(
-            {
-                "jsonrpc": "2.0",
-                "id": 0,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": {},
-                    "clientInfo": {"name": "stuck", "version": "1"},
-                },
-            }
-        )
-        assert json.loads(proc.stdout.readline())["id"] == 0
-        send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        _initialize(proc)
         # A tools/list reply is about 2.4 KiB: 60 of them (~145 KiB) overfill a 64 KiB pipe.
         requests = 60
         for request_id in range(1, requests + 1):
-            send({"jsonrpc": "2.0", "id": request_id, "method": "tools/list"})
+            _send(proc, {"jsonrpc": "2.0", "id": request_id, "method": "tools/list"})
 
         def beat() -> str:
             return str(json.loads((sessions / "stuck.json").read_text())["last_heartbeat"])

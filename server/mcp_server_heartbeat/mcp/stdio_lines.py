@@ -20,6 +20,7 @@ fails if an SDK release moves it, and drives a real process over stdio.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -50,16 +51,25 @@ async def serve_stdio(app: MCPServer[Any]) -> None:
     line), its server loop, the middleware and tools registered on ``app``.
     """
     lowlevel = app._lowlevel_server  # what MCPServer.run_stdio_async drives
-    with claimed_stdio() as (stdin_fd, stdout_fd):
-        stdout = StdoutLines(stdout_fd)
+    options = lowlevel.create_initialization_options()
+    with contextlib.ExitStack() as claim:
+        stdout = None
         try:
-            transport = stdio_server(stdin=StdinLines(stdin_fd), stdout=stdout)  # type: ignore[arg-type]
+            stdin_fd, stdout_fd = claim.enter_context(claimed_stdio())
+        except OSError as exc:  # no /dev/null, fd 2 closed: the SDK's transport, as it is
+            log.warning("serving stdio through the SDK's transport: %s", exc)
+            transport = stdio_server()
+        else:
+            stdin = StdinLines(stdin_fd)
+            stdout = StdoutLines(stdout_fd, on_broken=stdin.end)
+            transport = stdio_server(stdin=stdin, stdout=stdout)  # type: ignore[arg-type]
+        try:
             async with transport as (read_stream, write_stream):
                 messages = AnsweringStream(read_stream, write_stream)
-                options = lowlevel.create_initialization_options()
                 await lowlevel.run(messages, write_stream, options)
         finally:
-            stdout.drain()  # the last replies reach the client before the exit
+            if stdout is not None:
+                stdout.drain()  # the last replies reach a client that still reads
 
 
 class AnsweringStream:

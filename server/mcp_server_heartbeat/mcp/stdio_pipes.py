@@ -15,14 +15,20 @@ sessions racing for one plan) each hand-over waits for a time slice. Here:
   encodes it there (an encoding error surfaces where the SDK expects it) and
   queues the bytes for one daemon thread that writes them in order. The loop
   never waits for the pipe, so a client that stops reading blocks only that
-  thread, never the heartbeat; :meth:`StdoutLines.drain` waits (bounded) for
-  the queue to empty before the process exits, so the last reply is sent.
+  thread, never the heartbeat; :meth:`StdoutLines.drain` waits (at most
+  :data:`DRAIN_TIMEOUT_S`) for the queue to empty before the process exits,
+  so the last reply is sent unless the client has stopped reading. A client
+  that closes its end of stdout (``EPIPE``) ends the input too, so the server
+  ends the session as on stdin EOF instead of serving replies nobody reads.
 
 Both are handed to the SDK's public ``stdio_server(stdin=..., stdout=...)``,
 which then skips its own claim of fds 0 and 1; :func:`claimed_stdio` makes the
 same claim: while serving, fd 0 reads the null device and fd 1 writes to
 stderr, so a child process or a stray ``print`` cannot read the client's
-requests or corrupt the protocol stream; both are restored on exit.
+requests or corrupt the protocol stream; both are restored on exit. Where the
+claim cannot be made (no ``/dev/null``, fd 2 closed) it changes nothing and
+raises, and the caller serves through the SDK's own transport.
+Lines end at ``\n`` (``\r\n`` too): MCP's stdio messages are newline-delimited.
 Nothing here imports ``mcp``.
 """
 
@@ -33,8 +39,9 @@ import contextlib
 import fcntl
 import os
 import queue
+import select
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 READ_AHEAD = 16
 """Lines read from stdin before the server has taken them (back-pressure)."""
@@ -51,16 +58,27 @@ def claimed_stdio() -> Iterator[tuple[int, int]]:
     thread may still be blocked on them when the process exits.
 
     Raises:
-        OSError: a descriptor could not be duplicated (nothing was changed).
+        OSError: a descriptor could not be duplicated or the null device opened
+            (nothing was changed: what was made is closed, fds 0 and 1 restored).
     """
-    private_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
-    private_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
-    null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    made: list[int] = []
     try:
-        os.dup2(null, 0)
-    finally:
-        os.close(null)
-    os.dup2(2, 1)
+        made.append(fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3))
+        made.append(fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3))
+        os.fstat(2)  # fd 2 must be open: fd 1 points at it while serving
+        made.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+        os.dup2(made[2], 0)
+        os.dup2(2, 1)
+    except OSError:
+        if len(made) == 3:
+            with contextlib.suppress(OSError):
+                os.dup2(made[0], 0)
+        for fd in made:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        raise
+    os.close(made[2])
+    private_in, private_out = made[0], made[1]
     try:
         yield private_in, private_out
     finally:
@@ -72,8 +90,9 @@ def claimed_stdio() -> Iterator[tuple[int, int]]:
 
 class StdinLines:
     """The lines of ``fd`` (UTF-8, undecodable bytes replaced, as the SDK reads
-    them) as an async iterator for ``stdio_server(stdin=...)``; ends at EOF or
-    on a read error. Must be created inside the running event loop."""
+    them) as an async iterator for ``stdio_server(stdin=...)``; ends at EOF, on
+    a read error or on :meth:`end`. Must be created inside the running event
+    loop; once that loop is closed the thread stops at its next line."""
 
     def __init__(self, fd: int) -> None:
         self._loop = asyncio.get_running_loop()
@@ -93,9 +112,15 @@ class StdinLines:
                 self._loop.call_soon_threadsafe(self._lines.put_nowait, text)
         except (OSError, ValueError):
             pass  # a read error ends the input like EOF does
-        finally:
-            with contextlib.suppress(RuntimeError):  # the loop is gone already
-                self._loop.call_soon_threadsafe(self._lines.put_nowait, None)
+        except RuntimeError:
+            return  # the event loop is closed: serving is over, nobody reads
+        self.end()
+
+    def end(self) -> None:
+        """End the input as EOF would (from any thread); lines not yet taken
+        are still delivered first. Does nothing once the event loop is closed."""
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._lines.put_nowait, None)
 
     def __aiter__(self) -> StdinLines:
         return self
@@ -113,10 +138,13 @@ class StdoutLines:
     """A text sink for ``stdio_server(stdout=...)``: ``await write(text)`` then
     ``await flush()`` queues the text, UTF-8 encoded, for a thread that writes
     it to ``fd`` in order. A write error (the client closed the pipe) drops the
-    rest: the client is gone, and its stdin EOF ends the server."""
+    rest and calls ``on_broken`` once (the server passes
+    :meth:`StdinLines.end`: no client reads, so the session ends as on EOF).
+    A non-blocking ``fd`` that is full is waited on, not given up."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, on_broken: Callable[[], None] | None = None) -> None:
         self._fd = fd
+        self._on_broken = on_broken
         self._pending: list[str] = []
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._idle = threading.Event()
@@ -148,10 +176,13 @@ class StdoutLines:
             while view and not broken:
                 try:
                     view = view[os.write(self._fd, view) :]
-                except InterruptedError:
-                    continue
+                except BlockingIOError:  # a non-blocking pipe, full: wait for room
+                    with contextlib.suppress(OSError, ValueError):
+                        select.select([], [self._fd], [], 1.0)
                 except OSError:
                     broken = True
+                    if self._on_broken is not None:
+                        self._on_broken()
             with self._lock:
                 self._queued -= 1
                 if not self._queued:
