@@ -9,12 +9,14 @@ An MCP client's command line (only the server's flags) is read without
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..domain.errors import HeartbeatError
 from ..host.config import SCOPES, Flags
@@ -157,7 +159,45 @@ def serve_with(flags: Flags, log_level: str) -> int:
     """Open the session, then serve MCP on stdio until the client goes.
 
     Job-control signals (Ctrl-Z) are ignored from the start (``jobcontrol``).
+    The start runs without the cyclic garbage collector (:func:`_start_without_gc`).
     """
+    with _start_without_gc():
+        started = _start(flags, log_level)
+    if isinstance(started, int):
+        return started
+    import anyio
+
+    from ..mcp.stdio_lines import serve_stdio
+
+    anyio.run(serve_stdio, started)  # app.run("stdio"), plus answers to malformed lines
+    return EXIT_OK
+
+
+@contextmanager
+def _start_without_gc() -> Iterator[None]:
+    """The server's start without the cyclic garbage collector; then what it built
+    is frozen (``gc.freeze``: never scanned again) and the collector runs as before.
+
+    The start imports the SDK and pydantic and builds their models: some 130,000
+    objects, nearly all kept for the life of the process. Collected as they come,
+    they cost about 200 collections, a tenth of the start's CPU time (some 50 ms),
+    to find about a thousand objects of garbage, which are kept instead. Frozen,
+    the collections after the start (during tool calls) do not scan them again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def _start(flags: Flags, log_level: str) -> Any:
+    """The MCP server (``mcp.server.build_app``'s) ready to serve, its session
+    recorded and the start lines on stderr; or the exit code (an ``int``) when
+    the configuration is refused."""
     from ..host.git import start_git_branch
     from ..host.jobcontrol import ignore_job_control
 
@@ -176,10 +216,7 @@ def serve_with(flags: Flags, log_level: str) -> int:
         return EXIT_USAGE
     finally:
         branch()  # answered already, or waited for: git is never left unreaped
-    import anyio
-
     from ..mcp.server import build_app
-    from ..mcp.stdio_lines import serve_stdio
 
     app = build_app(runtime)
     config = runtime.config
@@ -200,8 +237,7 @@ def serve_with(flags: Flags, log_level: str) -> int:
     for warning in runtime.warnings:
         print(f"{PROG}: warning: {warning}", file=sys.stderr)
     sys.stderr.flush()
-    anyio.run(serve_stdio, app)  # app.run("stdio"), plus answers to malformed lines
-    return EXIT_OK
+    return app
 
 
 def connect_command(
