@@ -22,7 +22,7 @@
 Only public SDK names are used here: ``MCPServer`` and its documented
 ``call_tool``/``read_resource`` methods, ``Tool.from_function`` and the
 ``Tool`` fields, ``FuncMetadata`` (whose docstring promises its fields are read
-live) and ``func_metadata``, ``find_context_parameter``, the SDK's exceptions.
+live), ``func_metadata`` and its ``ArgModelBase``, ``Context``, the SDK's exceptions.
 The capability and prompt rules are middleware (:mod:`.middleware`); the one
 private use left is in :mod:`.stdio_lines`.
 """
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import Annotated, Any, get_type_hints
+from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
 import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
@@ -41,11 +41,10 @@ from mcp.server.mcpserver.exceptions import (
     UnexpectedToolError,
 )
 from mcp.server.mcpserver.tools import Tool
-from mcp.server.mcpserver.utilities.context_injection import find_context_parameter
-from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata, func_metadata
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata, func_metadata
 from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, WithJsonSchema
 
 from ..domain.validation import describe_arguments_error
 from .schemas import cached, fingerprint
@@ -111,7 +110,13 @@ class VerbatimMetadata(FuncMetadata):
     not a plain ``str`` (``"null"`` becomes ``None``, ``'{"kind": ...}'`` an
     object), so ``"fencing_token": "null"`` would release without the token
     check. Arguments are validated as sent.
+
+    Made with :meth:`deferred`, its ``arg_model`` is built when first read (the
+    tool's first call), not at start. Never validated itself (``model_construct``):
+    what it holds was built here, so its own pydantic schema is never built either.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     text: Annotated[Callable[[Any], str] | None, WithJsonSchema(None)] = Field(
         default=None, exclude=True
@@ -119,6 +124,31 @@ class VerbatimMetadata(FuncMetadata):
     """Renders the result model as the text block (None: compact JSON)."""
     fingerprint: Annotated[str | None, WithJsonSchema(None)] = Field(default=None, exclude=True)
     """What the tool's schemas were derived from (:func:`.schemas.fingerprint`)."""
+    _arguments_of: tuple[Callable[..., Any], list[str]] | None = PrivateAttr(default=None)
+    """The tool function and the parameters left out, while ``arg_model`` is not built."""
+
+    @classmethod
+    def deferred(
+        cls, fn: Callable[..., Any], skip_names: list[str], **fields: Any
+    ) -> VerbatimMetadata:
+        """Metadata with ``fields`` whose ``arg_model`` is :func:`strict_arguments` of the
+        SDK's argument model of ``fn`` (``func_metadata``), built when first read."""
+        return cls.model_construct(**fields).defer_arguments(fn, skip_names)
+
+    def defer_arguments(self, fn: Callable[..., Any], skip_names: list[str]) -> VerbatimMetadata:
+        """Build ``arg_model`` from ``fn`` when it is first read (see :meth:`deferred`)."""
+        self._arguments_of = (fn, skip_names)
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        """``arg_model`` when it is not built yet (:meth:`deferred`): built now, then kept."""
+        if name == "arg_model" and self._arguments_of is not None:
+            fn, skip_names = self._arguments_of
+            sdk = func_metadata(fn, skip_names=skip_names, structured_output=False)
+            self.arg_model = strict_arguments(sdk.arg_model)
+            self._arguments_of = None
+            return self.arg_model
+        return super().__getattr__(name)
 
     def pre_parse_json(self, data: dict[str, Any]) -> dict[str, Any]:
         return data
@@ -159,18 +189,21 @@ def strict_tool(
     The SDK's ``Tool.from_function`` builds the tool; its argument model is
     then replaced by a subclass with ``extra="forbid"`` (an unknown argument is
     refused, not dropped) and ``strict=True`` (no type coercion), without the
-    SDK's JSON pre-parsing, and its input schema is that model's, with
-    ``additionalProperties: false``. Patterns and length limits come from
-    the argument types (``domain.ids``, ``domain.models.*Arg``), so schema and
-    validation are one source. Register the result with ``MCPServer(tools=...)``.
-    ``text`` renders the result model as the text block a model reads
-    (default: compact JSON of ``structuredContent``). ``properties`` replaces
-    input-schema properties decided at start (a project's tag vocabulary).
+    SDK's JSON pre-parsing (:func:`strict_arguments`), and its input schema is
+    that model's, with ``additionalProperties: false``. Patterns and length
+    limits come from the argument types (``domain.ids``, ``domain.models.*Arg``),
+    so schema and validation are one source. Register the result with
+    ``MCPServer(tools=...)``. ``text`` renders the result model as the text
+    block a model reads (default: compact JSON of ``structuredContent``).
+    ``properties`` replaces input-schema properties decided at start (a
+    project's tag vocabulary).
 
     The input and output schemas are read from the committed
     ``tool_schemas.json`` (:mod:`.schemas`), not generated at each start, when
-    its entry was generated from this very code (same fingerprint); else
-    (a new or changed tool) they are generated the SDK's way.
+    its entry was generated from this very code (same fingerprint): the tool is
+    then built without ``Tool.from_function`` (:func:`_known_tool`), and its
+    argument model on its first call. Else (a new or changed tool) everything
+    is generated the SDK's way, at once.
     Fault suite: bad input; ``tests/test_tool_arguments.py``.
     """
     hints = _type_hints(fn)
@@ -179,45 +212,70 @@ def strict_tool(
     known = None if digest is None else cached(fn.__name__, digest)
     if known is None:
         tool = Tool.from_function(fn, annotations=annotations)
-        output_model, wrap_output = tool.fn_metadata.output_model, tool.fn_metadata.wrap_output
-        output_schema = tool.fn_metadata.output_schema
-    else:  # the schemas are known: nothing derives them again
-        tool = _known_tool(fn, annotations, known[0])
-        output_model, wrap_output, output_schema = returned, False, known[1]
-    base = tool.fn_metadata.arg_model
-    # Built on the first call of the tool (``defer_build``), not at start.
+        strict = strict_arguments(tool.fn_metadata.arg_model)
+        metadata = VerbatimMetadata.model_construct(
+            arg_model=strict,
+            output_schema=tool.fn_metadata.output_schema,
+            output_model=tool.fn_metadata.output_model,
+            wrap_output=tool.fn_metadata.wrap_output,
+            text=text,
+            fingerprint=digest,
+        )
+        schema = {**strict.model_json_schema(by_alias=True), "additionalProperties": False}
+        schema = _with_properties(schema, properties)
+        return tool.model_copy(update={"fn_metadata": metadata, "parameters": schema})
+    # The schemas are known: nothing derives them again.
+    assert returned is not None and digest is not None
+    schema = _with_properties(known[0], properties)
+    return _known_tool(fn, hints, annotations, schema, returned, known[1], text, digest)
+
+
+def _with_properties(
+    schema: dict[str, Any], properties: Mapping[str, dict[str, Any]] | None
+) -> dict[str, Any]:
+    """``schema`` with these input-schema ``properties`` replaced (or added)."""
+    if not properties:
+        return schema
+    return {**schema, "properties": {**schema.get("properties", {}), **properties}}
+
+
+def strict_arguments(base: type[ArgModelBase]) -> type[ArgModelBase]:
+    """The SDK's argument model ``base`` with ``extra="forbid"`` and ``strict=True``,
+    under the same name; built on its first validation (``defer_build``)."""
     config = ConfigDict(
         **{**base.model_config, "extra": "forbid", "strict": True, "defer_build": True}
     )
-    strict = type(base.__name__, (base,), {"model_config": config})
-    metadata = VerbatimMetadata(
-        arg_model=strict,
-        output_schema=output_schema,
-        output_model=output_model,
-        wrap_output=wrap_output,
-        text=text,
-        fingerprint=digest,
-    )
-    if known is None:
-        schema = {**strict.model_json_schema(by_alias=True), "additionalProperties": False}
-    else:
-        schema = known[0]
-    if properties:
-        schema = {**schema, "properties": {**schema.get("properties", {}), **properties}}
-    return tool.model_copy(update={"fn_metadata": metadata, "parameters": schema})
+    return type(base.__name__, (base,), {"model_config": config})
 
 
 def _known_tool(
-    fn: Callable[..., Any], annotations: ToolAnnotations | None, parameters: dict[str, Any]
+    fn: Callable[..., Any],
+    hints: dict[str, Any],
+    annotations: ToolAnnotations | None,
+    parameters: dict[str, Any],
+    returned: type[BaseModel],
+    output_schema: dict[str, Any],
+    text: Callable[[Any], str] | None,
+    digest: str,
 ) -> Tool:
-    """``Tool.from_function(fn, structured_output=False)`` without deriving the input
-    schema, which the committed file gives (``parameters``): the SDK's argument
-    model (``func_metadata``) and context parameter, the ``Tool`` fields as
-    ``from_function`` sets them. Only for plain synchronous or ``async def``
-    functions, as every tool here is (the fingerprint covers the signature)."""
-    context = find_context_parameter(fn)
-    metadata = func_metadata(
-        fn, skip_names=[context] if context is not None else [], structured_output=False
+    """The tool ``Tool.from_function`` and :func:`strict_tool` would build, without
+    deriving the schemas, which the committed file gives (``parameters``,
+    ``output_schema``), nor building the argument model before the first call
+    (:meth:`VerbatimMetadata.deferred`). The ``Tool`` fields are set as
+    ``from_function`` sets them; the context parameter is found in ``fn``'s
+    resolved annotations as the SDK's ``find_context_parameter`` finds it
+    (:func:`_context_parameter`). Only for plain synchronous or ``async def``
+    functions, as every tool here is (the fingerprint covers the signature);
+    ``tests/test_tool_schemas.py`` checks every field against the SDK's way."""
+    context = _context_parameter(hints)
+    metadata = VerbatimMetadata.deferred(
+        fn,
+        [context] if context is not None else [],
+        output_schema=output_schema,
+        output_model=returned,
+        wrap_output=False,
+        text=text,
+        fingerprint=digest,
     )
     return Tool(
         fn=fn,
@@ -229,6 +287,28 @@ def _known_tool(
         context_kwarg=context,
         annotations=annotations,
     )
+
+
+def _context_parameter(hints: dict[str, Any]) -> str | None:
+    """The parameter that receives the SDK's ``Context``, found as the SDK's
+    ``find_context_parameter`` finds it (a ``Context`` annotation, or one of
+    its arguments), in annotations already resolved (the SDK resolves them again);
+    ``Annotated`` metadata is looked through, as the SDK's resolution drops it."""
+    for name, hint in hints.items():
+        annotation = _bare(hint)
+        if inspect.isclass(annotation) and issubclass(annotation, Context):
+            return name
+        if get_origin(annotation) is not None:
+            for argument in get_args(annotation):
+                argument = _bare(argument)
+                if inspect.isclass(argument) and issubclass(argument, Context):
+                    return name
+    return None
+
+
+def _bare(annotation: Any) -> Any:
+    """``annotation`` without its ``Annotated`` metadata."""
+    return get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
 
 
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -252,5 +332,6 @@ __all__ = [
     "HeartbeatServer",
     "VerbatimMetadata",
     "resource_not_found",
+    "strict_arguments",
     "strict_tool",
 ]

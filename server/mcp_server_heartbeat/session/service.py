@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..domain import lease
 from ..domain.clock import BootClock, Clock, boottime_now, utc_now
@@ -59,10 +59,12 @@ from ..store import Store, Transaction
 from . import readers
 from .claims import ClaimOperations
 from .ending import CLEAN_END_REASONS, DISCARD_WITHIN_S, SessionEnding
-from .observe import PlanReport, plan_report
 from .readers import STATUSES
 from .starting import SessionStarting
 from .waiting import WaitOperations
+
+if TYPE_CHECKING:
+    from .observe import PlanReport
 
 log = logging.getLogger(__name__)
 
@@ -393,6 +395,8 @@ class SessionService(SessionStarting, ClaimOperations, WaitOperations, SessionEn
             InvalidInputError: ``plan_id`` is not a valid id.
             StoreError: its ledger is unreadable.
         """
+        from .observe import plan_report  # imported when asked, not at every server start
+
         views = {view.session_id: view for view in self.list_sessions(include_ended=True).sessions}
 
         def status_of(record: SessionRecord) -> str:
