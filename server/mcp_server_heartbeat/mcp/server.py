@@ -191,8 +191,9 @@ def _end(runtime: Runtime, reason: str) -> None:
 async def _exit_after_end(runtime: Runtime, reason: str) -> None:
     """End the session, then leave the process at once with status 0.
 
-    The SDK reads stdin in a worker thread that cannot be cancelled, so a
-    graceful return would hang until stdin closes; ``os._exit`` does not.
+    Stdin is read by a thread blocked in ``read`` that cannot be cancelled
+    (:mod:`.stdio_pipes`, or the SDK's worker thread), so a graceful return
+    would hang until stdin closes; ``os._exit`` does not.
     """
     _end(runtime, reason)
     logging.shutdown()
