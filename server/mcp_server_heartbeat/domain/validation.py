@@ -53,7 +53,20 @@ def validate_id(value: object, field: str) -> str:
 
 def is_id(value: object) -> bool:
     """Whether ``value`` is a string matching :data:`ID_PATTERN` (the whole string)."""
-    return isinstance(value, str) and re.fullmatch(ID_PATTERN, value) is not None
+    return isinstance(value, str) and _compiled(ID_PATTERN).fullmatch(value) is not None
+
+
+_COMPILED: dict[str, re.Pattern[str]] = {}
+
+
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled on first use, then kept: nothing is compiled at import
+    (the status line loads this module), and a listing that checks every file
+    name pays one dictionary lookup per name, not ``re``'s cache lookup."""
+    found = _COMPILED.get(pattern)
+    if found is None:
+        found = _COMPILED[pattern] = re.compile(pattern)
+    return found
 
 
 def id_refused(value: object, field: str) -> InvalidInputError:
@@ -219,7 +232,7 @@ def validate_label(value: object, field: str, max_chars: int = MAX_LABEL_CHARS) 
         raise InvalidInputError(
             f"{field} is {len(value)} characters long; at most {max_chars} are accepted"
         )
-    if not re.fullmatch(LABEL_PATTERN, value):
+    if not _compiled(LABEL_PATTERN).fullmatch(value):
         raise InvalidInputError(
             f"{field} contains control or invisible characters (newline, tab, NUL, escape, "
             f"zero-width, bidi ...); use {LABEL_RULE}"
@@ -233,7 +246,8 @@ def validate_kebab(value: object, field: str, max_chars: int) -> str:
     Raises:
         InvalidInputError: not a string, longer than ``max_chars``, or not kebab-case.
     """
-    if isinstance(value, str) and len(value) <= max_chars and re.fullmatch(KEBAB_PATTERN, value):
+    kebab = _compiled(KEBAB_PATTERN)
+    if isinstance(value, str) and len(value) <= max_chars and kebab.fullmatch(value):
         return value
     shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
     raise InvalidInputError(
