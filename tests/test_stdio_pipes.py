@@ -151,15 +151,7 @@ def test_a_client_that_closes_its_end_of_stdout_ends_the_session(tmp_path: Path)
     root = tmp_path / "project"
     root.mkdir()
     sessions = root / ".ahrena/workflow/sessions"
-    proc = subprocess.Popen(
-        [CONSOLE_SCRIPT, "--session-id", "deaf"],
-        cwd=root,
-        env=clean_env(root),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
+    proc = _start(root, "--session-id", "deaf")
     try:
         _initialize(proc)
         _send(proc, _claim(1, "043"))
@@ -182,6 +174,18 @@ def test_a_client_that_closes_its_end_of_stdout_ends_the_session(tmp_path: Path)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _start(root: Path, *args: str) -> subprocess.Popen[bytes]:
+    """The console script serving ``root`` over pipes (stderr discarded)."""
+    return subprocess.Popen(
+        [CONSOLE_SCRIPT, *args],
+        cwd=root,
+        env=clean_env(root),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _send(proc: subprocess.Popen[bytes], message: dict[str, object]) -> None:
@@ -224,15 +228,7 @@ def test_a_client_that_stops_reading_does_not_stall_the_heartbeat(tmp_path: Path
     root = tmp_path / "project"
     root.mkdir()
     sessions = root / ".ahrena/workflow/sessions"
-    proc = subprocess.Popen(
-        [CONSOLE_SCRIPT, "--session-id", "stuck", "--interval", "0.5", "--stale-after", "5"],
-        cwd=root,
-        env=clean_env(root),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
+    proc = _start(root, "--session-id", "stuck", "--interval", "0.5", "--stale-after", "5")
     try:
         _initialize(proc)
         # A tools/list reply is about 2.4 KiB: 60 of them (~145 KiB) overfill a 64 KiB pipe.

@@ -21,6 +21,7 @@ from ..domain.errors import HeartbeatError
 from ..domain.gcpause import collection_paused
 from ..host.config import SCOPES, Flags
 from . import CONFIG_VALUE_FLAGS, EXIT_OK, EXIT_USAGE, PROG
+from .flag_words import value_flags
 
 if TYPE_CHECKING:
     import argparse
@@ -79,19 +80,9 @@ def serve_args(argv: Sequence[str]) -> tuple[Flags, str] | None:
     ``--log-level`` it does not accept): the parser then decides, and reports
     the error. ``tests/test_serve_argv.py`` checks both read the same.
     """
-    given: dict[str, str] = {}
-    i = 0
-    while i < len(argv):
-        name, equals, value = argv[i].partition("=")
-        if name not in SERVE_VALUE_FLAGS:
-            return None
-        if not equals:
-            if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
-                return None
-            value = argv[i + 1]
-            i += 1
-        given[name[2:].replace("-", "_")] = value
-        i += 1
+    given = value_flags(argv, SERVE_VALUE_FLAGS)
+    if given is None:
+        return None
     log_level = given.pop("log_level", None)
     if given.get("scope", SCOPES[0]) not in SCOPES or log_level not in (None, *LOG_LEVELS):
         return None

@@ -38,6 +38,7 @@ from ..host.process_space import host_name, observer_here
 from ..session import readers
 from ..store import open_light_reader
 from . import CONFIG_VALUE_FLAGS, EXIT_OK
+from .flag_words import value_flags
 from .plain import as_float, as_int, as_str, as_time
 
 TYPE_CHECKING = False
@@ -93,21 +94,12 @@ def given_flags(words: Sequence[str]) -> _NoFlags | None:
     them (``--dir X`` or ``--dir=X``, the last one wins), or None when ``words``
     holds anything else (an abbreviation, ``--help``, a flag without its value,
     a ``--scope`` it refuses): the parser then decides, and reports errors."""
+    given = value_flags(words, CONFIG_VALUE_FLAGS)
+    if given is None or given.get("scope", SCOPES[0]) not in SCOPES:
+        return None
     args = _NoFlags()
-    i = 0
-    while i < len(words):
-        name, equals, value = words[i].partition("=")
-        if name not in CONFIG_VALUE_FLAGS:
-            return None
-        if not equals:
-            if i + 1 >= len(words) or words[i + 1].startswith("-"):
-                return None
-            value = words[i + 1]
-            i += 1
-        if name == "--scope" and value not in SCOPES:
-            return None
-        setattr(args, name[2:].replace("-", "_"), value)
-        i += 1
+    for name, value in given.items():
+        setattr(args, name, value)
     return args
 
 
